@@ -1,0 +1,61 @@
+"""The one key builder. Every key of a debtor starts ``gk:{<debtor>}:`` so that all of
+them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
+
+    gk:{d}:c            hash   counters: "<rule>|<scope>|<period>" -> count, "last" -> epoch
+    gk:{d}:s            hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
+    gk:{d}:r:<request>  hash   decision record: "d" -> Decision JSON, "i" -> counted fields
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+PREFIX = "gk:"
+
+
+def debtor_tag(debtor_id: str) -> str:
+    """The hash tag of a debtor. Ids with braces would break the tag: they are hashed."""
+    if "{" in debtor_id or "}" in debtor_id:
+        return "~" + hashlib.sha1(debtor_id.encode()).hexdigest()
+    return debtor_id
+
+
+def debtor_prefix(debtor_id: str) -> str:
+    return f"{PREFIX}{{{debtor_tag(debtor_id)}}}:"
+
+
+def counters_key(debtor_id: str) -> str:
+    return debtor_prefix(debtor_id) + "c"
+
+
+def state_key(debtor_id: str) -> str:
+    return debtor_prefix(debtor_id) + "s"
+
+
+def record_key(debtor_id: str, request_id: str) -> str:
+    return debtor_prefix(debtor_id) + "r:" + request_id
+
+
+def rule_code(rule_name: str) -> str:
+    """A short, stable code of a rule name for counter field names."""
+    return hashlib.sha1(rule_name.encode()).hexdigest()[:6]
+
+
+class Hasher:
+    """Keyed hashes of personal data (phone numbers, addresses) for keys and logs."""
+
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Hasher(<key hidden>)"
+
+    def destination(self, channel: str, destination: str) -> str:
+        normal = destination.strip().lower() if channel == "email" else destination.strip()
+        kind = "phone" if channel in ("call", "sms") else channel
+        digest = hmac.new(self._key, f"{kind}:{normal}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:16]
+
+    def value(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]

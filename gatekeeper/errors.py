@@ -1,0 +1,64 @@
+"""The one exception tree of gatekeeper.
+
+    GatekeeperError                 root: catch this to catch everything of ours
+    ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
+    ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
+    └── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
+
+Control flow is not signalled with these: a blocked request is a Decision, not an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatekeeperError(Exception):
+    """Root of every error raised by gatekeeper."""
+
+    retriable: bool = False
+
+
+class InvalidInput(GatekeeperError):
+    """A message that does not meet the contract.
+
+    ``field`` is a dotted path into the message (``data.debtor.timezone``), ``expected``
+    what the contract wants and ``found`` a short rendering of what arrived.
+    """
+
+    def __init__(self, message: str, *, field: str = "", expected: str = "", found: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.expected = expected
+        self.found = found
+
+    def as_dict(self) -> dict[str, Any]:
+        found = self.found
+        if found is not None and not isinstance(found, (str, int, float, bool)):
+            found = repr(found)
+        if isinstance(found, str) and len(found) > 200:
+            found = found[:200] + "..."
+        return {
+            "type": "invalid_input",
+            "message": self.message,
+            "field": self.field,
+            "expected": self.expected,
+            "found": found,
+        }
+
+
+class PolicyError(GatekeeperError):
+    """A policy pack that cannot be loaded; names the file and the path inside it."""
+
+    def __init__(self, file: str, path: str, message: str):
+        super().__init__(f"{file}: {path or '<root>'}: {message}")
+        self.file = file
+        self.path = path
+        self.message = message
+
+
+class StoreUnavailable(GatekeeperError):
+    """Redis is unreachable, paused or answered with an error: processing must pause."""
+
+    retriable = True

@@ -1,0 +1,186 @@
+"""The debtor's clocks: candidate time zones, local calendar periods, weekday windows and
+statutory holidays. Pure: every function takes the instant it reasons about."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+import phonenumbers
+from phonenumbers import timezone as phone_timezone
+
+from gatekeeper.model import PHONE_CHANNELS
+from gatekeeper.policy.model import WEEKDAYS, Span
+
+EPOCH = date(1970, 1, 1)
+MAX_PHONE_ZONES = 16
+SEARCH_DAYS = 400
+
+
+@lru_cache(maxsize=4096)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=65536)
+def phone_zones(number: str) -> tuple[str, ...]:
+    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return ()
+    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
+    return tuple(zones[:MAX_PHONE_ZONES])
+
+
+def candidate_zones(channel: str, destination: str,
+                    request_zone: str | None, profile_zone: str | None) -> tuple[str, ...]:
+    """Every zone the debtor may be in: the request's, the stored profile's, and the
+    phone number's; in that order (the first is the primary zone), without repeats."""
+    names: list[str] = []
+    for name in (request_zone, profile_zone):
+        if name and name not in names:
+            names.append(name)
+    if channel in PHONE_CHANNELS:
+        for name in phone_zones(destination):
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def local_date(instant: datetime, zone_name: str) -> date:
+    return instant.astimezone(zone(zone_name)).date()
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def week_number(day: date) -> int:
+    """Weeks start on Monday; 1970-01-01 was a Thursday."""
+    return (day_number(day) + 3) // 7
+
+
+def month_number(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def start_of_day(day: date, zone_name: str) -> datetime:
+    """The first instant of a local day (midnight, or the first valid time on a DST gap)."""
+    tz = zone(zone_name)
+    local = datetime.combine(day, time(0), tz)
+    # Round-trip through UTC: a midnight that does not exist maps to the next valid instant.
+    return local.astimezone(UTC).astimezone(tz)
+
+
+def local_instant(day: date, minutes: int, zone_name: str) -> datetime:
+    """The instant of a local wall-clock time (minutes after midnight, up to 1440)."""
+    if minutes >= 1440:
+        return start_of_day(day + timedelta(days=1), zone_name)
+    tz = zone(zone_name)
+    local = datetime.combine(day, time(minutes // 60, minutes % 60), tz)
+    return local.astimezone(UTC).astimezone(tz)
+
+
+def next_period_start(day: date, period: str, zone_name: str) -> datetime:
+    if period == "day":
+        return start_of_day(day + timedelta(days=1), zone_name)
+    if period == "week":
+        return start_of_day(day + timedelta(days=7 - day.weekday()), zone_name)
+    first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+    return start_of_day(first, zone_name)
+
+
+@lru_cache(maxsize=1024)
+def _holiday_calendar(region: str, year: int) -> holidays.HolidayBase | None:
+    country, _, subdivision = region.partition("-")
+    try:
+        return holidays.country_holidays(country, subdiv=subdivision or None, years=year)
+    except (NotImplementedError, KeyError):
+        try:
+            return holidays.country_holidays(country, years=year)
+        except (NotImplementedError, KeyError):
+            return None
+
+
+def holiday_name(region: str | None, day: date) -> str | None:
+    if not region:
+        return None
+    calendar = _holiday_calendar(region, day.year)
+    if calendar is None:
+        return None
+    name = calendar.get(day)
+    return str(name) if name else None
+
+
+class Hours:
+    """Allowed local spans per weekday in one zone; optionally none on holidays."""
+
+    def __init__(self, zone_name: str, week: dict[str, Sequence[Span]],
+                 holiday_region: str | None = None):
+        self.zone_name = zone_name
+        self.tz = zone(zone_name)
+        self.week = week
+        self.holiday_region = holiday_region
+
+    def spans_on(self, day: date) -> Sequence[Span]:
+        if self.holiday_region and holiday_name(self.holiday_region, day):
+            return ()
+        return self.week.get(WEEKDAYS[day.weekday()], ())
+
+    def allows(self, instant: datetime) -> bool:
+        local = instant.astimezone(self.tz)
+        minute = local.hour * 60 + local.minute
+        return any(s.start_minutes <= minute < s.end_minutes for s in self.spans_on(local.date()))
+
+    def earliest(self, instant: datetime) -> datetime | None:
+        """The first instant at or after ``instant`` inside an allowed span."""
+        if self.allows(instant):
+            return instant
+        day = instant.astimezone(self.tz).date()
+        for offset in range(SEARCH_DAYS):
+            current = day + timedelta(days=offset)
+            for span in self.spans_on(current):
+                start = datetime.combine(current, span.start, self.tz)
+                start = start.astimezone(UTC).astimezone(self.tz)
+                if start >= instant and self.allows(start):
+                    return start.astimezone(UTC)
+        return None
+
+
+def earliest_common(instant: datetime, constraints: Iterable[object]) -> datetime | None:
+    """The first instant at or after ``instant`` that every constraint allows.
+
+    A constraint has ``earliest(t) -> t' >= t or None``. Each step moves forward to the
+    latest of their answers; at a fixpoint all of them allow it."""
+    items = list(constraints)
+    current = instant
+    for _ in range(256):
+        moved = current
+        for item in items:
+            answer = item.earliest(moved)  # type: ignore[attr-defined]
+            if answer is None:
+                return None
+            moved = max(moved, answer)
+        if moved == current:
+            return current
+        current = moved
+    return None
+
+
+class NotBefore:
+    """A constraint that holds from one instant on."""
+
+    def __init__(self, instant: datetime):
+        self.instant = instant
+
+    def earliest(self, instant: datetime) -> datetime:
+        return max(instant, self.instant)
+
+
+class Never:
+    def earliest(self, instant: datetime) -> None:
+        return None

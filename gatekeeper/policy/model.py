@@ -1,0 +1,116 @@
+"""Rule kinds and the loaded policy.
+
+A pack is a list of rules and the debtor regions it applies to. Every rule has an id, a
+kind, a citation, a plain-language description, and common filters (channels, purposes,
+destination kinds), optional effective dates and an optional shadow flag. The kinds:
+
+``limit``      at most ``max`` counted contacts in a window (calendar day/week/month in the
+               debtor's local time, or ``rolling_days`` consecutive local days), counted per
+               debtor and optionally per ``per`` scope (debt, destination, destination_kind,
+               creditor, collector, channel); ``counts`` lists the outcomes that keep the
+               reservation (default: all).
+``hours``      contact only inside local windows per weekday, in every candidate time zone;
+               ``holidays: block`` forbids statutory holidays of the debtor's region.
+``status``     block while the debtor has one of ``statuses`` (cease, bankruptcy, deceased,
+               dispute, attorney_represented), except for ``except_purposes``.
+``opt_out``    honour channel and destination opt-outs, except for ``except_purposes``.
+``min_days_past_due``  only at ``days`` or more past due.
+``content``    written notices must carry ``fields``.
+``spacing``    at least ``min_days`` between contacts while ``when`` (hardship) holds.
+``expiry``     block a request evaluated after its ``not_after``.
+``cooldown``   no contact for ``days`` consecutive local days after a conversation about
+               the debt (the conversation day is day 1).
+``inconvenient_times``  honour consumer-designated inconvenient times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Any
+
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A local time span [start, end) within one day; end may be 24:00."""
+
+    start: time
+    end_minutes: int  # minutes after midnight, up to 1440
+
+    @property
+    def start_minutes(self) -> int:
+        return self.start.hour * 60 + self.start.minute
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    pack: str
+    id: str
+    kind: str
+    citation: str
+    description: str = ""
+    channels: frozenset[str] = frozenset()  # empty: every channel
+    purposes: frozenset[str] = frozenset()  # empty: every purpose
+    destination_kinds: frozenset[str] = frozenset()  # empty: every kind
+    shadow: bool = False
+    effective_from: date | None = None
+    effective_until: date | None = None
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.pack}/{self.id}"
+
+    def in_force(self, local_day: date) -> bool:
+        if self.effective_from is not None and local_day < self.effective_from:
+            return False
+        return self.effective_until is None or local_day <= self.effective_until
+
+    def covers(self, channel: str, purpose: str, destination_kind: str | None) -> bool:
+        if self.channels and channel not in self.channels:
+            return False
+        if self.purposes and purpose not in self.purposes:
+            return False
+        return not (
+            self.destination_kinds
+            and (destination_kind or "other") not in self.destination_kinds
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Pack:
+    name: str
+    title: str
+    applies_to: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    source: str
+    digest: str
+    description: str = ""
+    sources: tuple[str, ...] = ()
+    readings: tuple[str, ...] = ()
+
+    def applies(self, region: str | None) -> bool:
+        """``*`` applies everywhere; ``US`` covers ``US`` and ``US-MA``; an unknown region
+        gets every pack (the conservative reading)."""
+        if region is None or "*" in self.applies_to:
+            return True
+        return any(region == r or region.startswith(r + "-") for r in self.applies_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    packs: tuple[Pack, ...]
+    version: str  # names and content hash, carried in every decision
+
+    def rules_for(self, region: str | None) -> list[Rule]:
+        return [rule for pack in self.packs if pack.applies(region) for rule in pack.rules]
+
+    @property
+    def max_window_days(self) -> int:
+        longest = 1
+        for pack in self.packs:
+            for rule in pack.rules:
+                longest = max(longest, int(rule.params.get("window_days", 1)))
+        return longest

@@ -1,0 +1,115 @@
+"""PURE: Plan + store result -> Decision (a JSON-ready dict).
+
+The store reports, per counter check, the counts of its fields, and the time of the
+debtor's last contact. From those and the plan's static verdicts this module names every
+reason, and finds ``retry_at``: the first instant at which every time-based rule passes
+(null when a rule blocks that time will not lift, such as an opt-out).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from gatekeeper.localtime import NotBefore, earliest_common
+from gatekeeper.model import Reason
+from gatekeeper.plan import CounterCheck, Plan, period_end
+from gatekeeper.timeutil import format_utc, from_epoch
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What the decision script answered for one request."""
+
+    status: str  # allowed | blocked | replay | checked
+    counts: tuple[tuple[int, ...], ...] = ()
+    last_contact: float | None = None
+    stored: dict[str, Any] | None = field(default=None)
+
+
+def decision_id(request_id: str, evaluated_at: str, policy: str) -> str:
+    return hashlib.sha256(f"{request_id}|{evaluated_at}|{policy}".encode()).hexdigest()[:32]
+
+
+def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetime | None,
+             shadow: list[Reason]) -> dict[str, Any]:
+    evaluated_at = format_utc(plan.now)
+    request = plan.request
+    return {
+        "decision_id": decision_id(request.request_id, evaluated_at, plan.policy_version),
+        "request_id": request.request_id,
+        "debtor_id": request.debtor_id,
+        "decision": decision,
+        "reasons": [r.as_dict() for r in reasons],
+        "retry_at": format_utc(retry_at) if retry_at else None,
+        "policy": plan.policy_version,
+        "evaluated_at": evaluated_at,
+        "shadow": [r.as_dict() for r in shadow],  # last: the store may append to it
+    }
+
+
+def allowed_decision(plan: Plan) -> dict[str, Any]:
+    """The decision if every counter passes; prepared before the store is asked."""
+    return skeleton(plan, "allowed", [], None, list(plan.shadow))
+
+
+def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason:
+    observed = sum(counts)
+    retry = period_end(check, plan, counts)
+    return Reason(
+        rule=check.rule.name, kind=check.rule.kind,
+        message=f"{observed} {check.what} (limit {check.limit})",
+        limit=check.limit, observed=observed,
+        retry_at=format_utc(retry) if retry else None, citation=check.rule.citation,
+    )
+
+
+def spacing_reason(plan: Plan, last_contact: float) -> tuple[Reason, datetime]:
+    assert plan.spacing is not None
+    rule, seconds = plan.spacing
+    until = from_epoch(last_contact) + timedelta(seconds=seconds)
+    days = seconds // 86400
+    reason = Reason(rule=rule.name, kind=rule.kind,
+                    message=f"last contact {format_utc(from_epoch(last_contact))}; at least "
+                            f"{days} days must pass", limit=days,
+                    retry_at=format_utc(until), citation=rule.citation)
+    return reason, until
+
+
+def decide(plan: Plan, result: StoreResult) -> dict[str, Any]:
+    if result.status == "replay" and result.stored is not None:
+        return result.stored
+    reasons = list(plan.blocking)
+    shadow = list(plan.shadow)
+    constraints: list[Any] = list(plan.constraints)
+    never = any(r.retry_at is None for r in plan.blocking)
+    for check, counts in zip(plan.checks, result.counts, strict=True):
+        if sum(counts) < check.limit:
+            continue
+        reason = counter_reason(check, plan, list(counts))
+        if check.shadow:
+            shadow.append(reason)
+            continue
+        reasons.append(reason)
+        if reason.retry_at is None:
+            never = True
+        else:
+            constraints.append(NotBefore(_parse(reason.retry_at)))
+    if plan.spacing is not None and result.last_contact is not None:
+        reason, until = spacing_reason(plan, result.last_contact)
+        if plan.now < until:
+            if plan.spacing[0].shadow:
+                shadow.append(reason)
+            else:
+                reasons.append(reason)
+                constraints.append(NotBefore(until))
+    if not reasons:
+        return skeleton(plan, "allowed", [], None, shadow)
+    retry = None if never else earliest_common(plan.now, constraints)
+    return skeleton(plan, "blocked", reasons, retry, shadow)
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
