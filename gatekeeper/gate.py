@@ -8,6 +8,7 @@ one store for decisions the decide script could not record itself (blocked ones)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ import orjson
 
 from gatekeeper.counters.keys import Hasher, counters_key, record_key, rule_code, state_key
 from gatekeeper.counters.store import Call, Store
-from gatekeeper.errors import StoreUnavailable
+from gatekeeper.errors import InvalidInput, StoreUnavailable
 from gatekeeper.model import OUTCOMES, ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.plan import Plan, make_plan
 from gatekeeper.policy.model import Policy
@@ -44,17 +45,22 @@ class Gate:
         self._settle_codes = _settle_codes(policy)
 
     async def decide(self, requests: Sequence[ContactRequest], now: datetime
-                     ) -> list[dict[str, Any]]:
-        """Decide every request, in order. Idempotent by request id."""
+                     ) -> list[dict[str, Any] | InvalidInput]:
+        """Decide every request, in order. Idempotent by request id: a request seen before
+        gets its recorded decision; an id reused with other content is invalid input."""
         if not requests:
             return []
+        hashes = [content_hash(r) for r in requests]
         debtors = list(dict.fromkeys(r.debtor_id for r in requests))
         answers = await self.store.read(
             [("HGETALL", state_key(d)) for d in debtors]
-            + [("HGET", record_key(r.debtor_id, r.request_id), "d") for r in requests])
+            + [("HMGET", record_key(r.debtor_id, r.request_id), "d", "h") for r in requests])
         states = {d: state_from_hash(a) for d, a in zip(debtors, answers, strict=False)}
-        decisions: list[dict[str, Any] | None] = [
-            orjson.loads(a) if a else None for a in answers[len(debtors):]]
+        decisions: list[dict[str, Any] | None] = [None] * len(requests)
+        recorded: list[str | None] = [None] * len(requests)
+        for i, (stored, stored_hash) in enumerate(answers[len(debtors):]):
+            if stored:
+                decisions[i], recorded[i] = orjson.loads(stored), stored_hash or ""
 
         todo = [i for i, d in enumerate(decisions) if d is None]
         plans: dict[int, Plan] = {}
@@ -62,13 +68,14 @@ class Gate:
             for i in todo:
                 plans[i] = make_plan(requests[i], self.policy, states[requests[i].debtor_id],
                                      now, self.hasher)
-            results = await self.store.run([self._decide_call(plans[i]) for i in todo])
+            results = await self.store.run([self._decide_call(plans[i], hashes[i])
+                                            for i in todo])
             stale = []
             for i, result in zip(todo, results, strict=True):
                 if result[0] == "stale":
                     stale.append(i)
                 elif result[0] == "replay":
-                    decisions[i] = orjson.loads(result[1])
+                    decisions[i], recorded[i] = orjson.loads(result[1]), result[2]
                 else:
                     decisions[i] = self._verdict(plans[i], result)
             if not stale:
@@ -80,10 +87,21 @@ class Gate:
         else:
             raise StoreUnavailable("debtor state keeps changing under the decision")
 
-        await self._record(requests, decisions, plans)
-        return [d for d in decisions if d is not None]
+        await self._record(requests, decisions, plans, hashes, recorded)
+        out: list[dict[str, Any] | InvalidInput] = []
+        for decision, stored_hash, wanted in zip(decisions, recorded, hashes, strict=True):
+            assert decision is not None
+            if stored_hash is not None and stored_hash and stored_hash != wanted:
+                out.append(InvalidInput(
+                    f"request_id {decision['request_id']!r} was decided before for other "
+                    "content; a request id must not be reused", field="request_id",
+                    expected="a new request id, or the same request unchanged",
+                    found=decision["request_id"]))
+            else:
+                out.append(decision)
+        return out
 
-    def _decide_call(self, plan: Plan) -> Call:
+    def _decide_call(self, plan: Plan, payload_hash: str) -> Call:
         request = plan.request
         args: list[Any] = [
             plan.state_version,
@@ -93,6 +111,7 @@ class Gate:
             self.counters_ttl,
             self.ttls.decision_seconds,
             orjson.dumps(allowed_decision(plan)).decode(),
+            payload_hash,
             len(plan.checks),
         ]
         prune: list[str] = []
@@ -116,7 +135,8 @@ class Gate:
         return decision
 
     async def _record(self, requests: Sequence[ContactRequest],
-                      decisions: list[dict[str, Any] | None], plans: dict[int, Plan]) -> None:
+                      decisions: list[dict[str, Any] | None], plans: dict[int, Plan],
+                      hashes: list[str], recorded: list[str | None]) -> None:
         """Record what the decide script did not: blocked decisions (kept if another
         worker recorded one first) and allowed ones whose shadow list grew."""
         calls, where = [], []
@@ -131,10 +151,10 @@ class Gate:
             calls.append(Call("store_decision", [record_key(request.debtor_id,
                                                             request.request_id)],
                               [orjson.dumps(decision).decode(), self.ttls.decision_seconds,
-                               mode]))
+                               mode, hashes[i]]))
             where.append(i)
-        for i, stored in zip(where, await self.store.run(calls), strict=True):
-            decisions[i] = orjson.loads(stored)
+        for i, (stored, stored_hash) in zip(where, await self.store.run(calls), strict=True):
+            decisions[i], recorded[i] = orjson.loads(stored), stored_hash
 
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
         calls = []
@@ -162,6 +182,12 @@ class Gate:
         for name, value in fields:
             args += [name, value]
         return Call("apply_state", [state_key(debtor_id)], args)
+
+
+def content_hash(request: ContactRequest) -> str:
+    """A hash of the request's content, independent of key order and spacing."""
+    canonical = orjson.dumps(request.raw, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()[:16]
 
 
 def _settle_codes(policy: Policy) -> dict[str, tuple[str, ...]]:

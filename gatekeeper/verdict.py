@@ -60,7 +60,7 @@ def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason
     retry = period_end(check, plan, counts)
     return Reason(
         rule=check.rule.name, kind=check.rule.kind,
-        message=f"{observed} {check.what} (limit {check.limit})",
+        message=f"{check.what}: {observed} (limit {check.limit})",
         limit=check.limit, observed=observed,
         retry_at=format_utc(retry) if retry else None, citation=check.rule.citation,
     )

@@ -11,17 +11,18 @@
 -- ARGV[5]  counters TTL, seconds (the hash expires this long after the last count)
 -- ARGV[6]  record TTL, seconds
 -- ARGV[7]  the allowed Decision JSON, stored if the request is allowed
--- ARGV[8]  number of checks N; then per check: limit, blocking (1/0), K, K field names
+-- ARGV[8]  hash of the request's content, kept to tell a replay from a reused id
+-- ARGV[9]  number of checks N; then per check: limit, blocking (1/0), K, K field names
 -- then     M, and M fields to prune (periods that have left every window)
 --
--- Returns  {"replay", decision_json}          the request id was decided before
+-- Returns  {"replay", decision_json, hash}    the request id was decided before
 --          {"stale", version}                 the state changed since the plan: re-plan
 --          {status, last, c1, c2, ...}        status "allowed" | "blocked" | "checked";
 --                                             last = "last" field or ""; then every
 --                                             check's field counts, in order
-local stored = redis.call('HGET', KEYS[2], 'd')
-if stored then
-  return {'replay', stored}
+local stored = redis.call('HMGET', KEYS[2], 'd', 'h')
+if stored[1] then
+  return {'replay', stored[1], stored[2] or ''}
 end
 local version = redis.call('HGET', KEYS[3], 'v') or '0'
 if version ~= ARGV[1] then
@@ -38,8 +39,8 @@ end
 
 local out = {'', last or ''}
 local increments = {}
-local n = tonumber(ARGV[8])
-local at = 9
+local n = tonumber(ARGV[9])
+local at = 10
 for _ = 1, n do
   local limit = tonumber(ARGV[at])
   local blocking = ARGV[at + 1] == '1'
@@ -82,7 +83,7 @@ if not last or tonumber(last) < now then
   redis.call('HSET', KEYS[1], 'last', ARGV[3])
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-redis.call('HSET', KEYS[2], 'd', ARGV[7], 'i', table.concat(increments, ' '))
+redis.call('HSET', KEYS[2], 'd', ARGV[7], 'h', ARGV[8], 'i', table.concat(increments, ' '))
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 out[1] = 'allowed'
 return out

@@ -5,12 +5,13 @@
 -- ARGV[2]  record TTL, seconds
 -- ARGV[3]  "replace" to overwrite the JSON of an existing record (an allowed decision
 --          whose shadow list was completed after counting), anything else to keep it
+-- ARGV[4]  hash of the request's content
 --
--- Returns  the Decision JSON now on record (the existing one if it was kept)
-local existing = redis.call('HGET', KEYS[1], 'd')
-if existing and ARGV[3] ~= 'replace' then
-  return existing
+-- Returns  {decision_json, hash} now on record (the existing ones if they were kept)
+local existing = redis.call('HMGET', KEYS[1], 'd', 'h')
+if existing[1] and ARGV[3] ~= 'replace' then
+  return {existing[1], existing[2] or ''}
 end
-redis.call('HSET', KEYS[1], 'd', ARGV[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'h', ARGV[4])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return ARGV[1]
+return {ARGV[1], ARGV[4]}

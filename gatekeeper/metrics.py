@@ -1,0 +1,21 @@
+"""Prometheus metrics of the worker."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+DECISIONS = Counter("gatekeeper_decisions_total", "Decisions by result, rule and channel",
+                    ["decision", "rule", "channel"])
+INVALID = Counter("gatekeeper_invalid_total", "Messages sent to the dead-letter topic",
+                  ["source"])
+LATENCY = Histogram("gatekeeper_decision_seconds", "Time from batch start to outputs acknowledged",
+                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH = Histogram("gatekeeper_batch_size", "Requests per batch",
+                  buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000))
+REDIS_ERRORS = Counter("gatekeeper_redis_errors_total", "Redis failures (processing paused)")
+KAFKA_ERRORS = Counter("gatekeeper_kafka_errors_total", "Produce failures (processing paused)")
+
+
+def serve(port: int) -> None:
+    if port > 0:
+        start_http_server(port, addr="127.0.0.1")

@@ -1,0 +1,73 @@
+"""Typed, frozen settings from the environment (flags may override). Secrets are hidden
+from ``repr`` and never logged."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes")
+TOPIC_DEFAULTS = {
+    "requests": "contact.requests",
+    "allowed": "contact.allowed",
+    "review": "contact.review",
+    "invalid": "contact.invalid",
+    "events": "debtor.events",
+    "outcomes": "contact.outcomes",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str = "kafka://127.0.0.1:9092"
+    redis: str = "redis://127.0.0.1:6379/0"
+    policy: str = "default"
+    topic_prefix: str = ""
+    app_id: str = "gatekeeper"
+    signing_key: str | None = field(default=None, repr=False)
+    hash_key: str | None = field(default=None, repr=False)
+    batch_size: int = 500
+    batch_within: float = 0.01
+    metrics_port: int = 9108
+    decision_ttl_days: int = 3
+    topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        names = {"broker": "GATEKEEPER_BROKER", "redis": "GATEKEEPER_REDIS",
+                 "policy": "GATEKEEPER_POLICY", "topic_prefix": "GATEKEEPER_TOPIC_PREFIX",
+                 "app_id": "GATEKEEPER_APP_ID", "signing_key": "GATEKEEPER_SIGNING_KEY",
+                 "hash_key": "GATEKEEPER_HASH_KEY", "batch_size": "GATEKEEPER_BATCH_SIZE",
+                 "batch_within": "GATEKEEPER_BATCH_WITHIN",
+                 "metrics_port": "GATEKEEPER_METRICS_PORT",
+                 "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS"}
+        kinds = {f.name: f.type for f in fields(cls)}
+        for attr, var in names.items():
+            if env.get(var) not in (None, ""):
+                raw = env[var]
+                kind = kinds[attr]
+                values[attr] = int(raw) if kind == "int" else float(raw) if kind == "float" \
+                    else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",
+                                                        TOPIC_DEFAULTS[name])
+                  for name in TOPICS}
+        return replace(settings, topics=topics)
+
+    @property
+    def hashing_key(self) -> bytes:
+        """Key for hashing phone numbers and addresses in Redis keys: its own setting, or
+        derived from the signing key, or a fixed development key."""
+        key = self.hash_key or self.signing_key or "gatekeeper-development-hash-key"
+        return key.encode()
+
+    @property
+    def signing_keys(self) -> list[bytes]:
+        """Accepted signing keys, newest first (comma-separated for rotation)."""
+        if not self.signing_key:
+            return []
+        return [k.strip().encode() for k in self.signing_key.split(",") if k.strip()]

@@ -1,0 +1,165 @@
+"""The faust worker: requests -> allowed / review / invalid; events and outcomes -> state.
+
+Agents run with ``concurrency=1`` and take batches. A batch's offsets are acknowledged
+only after its outputs are acknowledged by Kafka (``take_events`` acks when the loop body
+returns), so a crash replays the batch and the recorded decisions are emitted again
+unchanged. While Redis or Kafka fails the loop body waits and retries: nothing is read
+further, nothing is forwarded (fail closed), and it resumes by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from gatekeeper import metrics
+from gatekeeper.counters.keys import Hasher
+from gatekeeper.counters.store import Store
+from gatekeeper.errors import StoreUnavailable
+from gatekeeper.gate import Gate, Ttls
+from gatekeeper.policy import load_policy
+from gatekeeper.settings import Settings
+from gatekeeper.stream.process import process_events, process_outcomes, process_requests
+from gatekeeper.stream.routing import Incoming, Outgoing
+
+log = logging.getLogger("gatekeeper.worker")
+MAX_BACKOFF = 5.0
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", allow_empty=True)
+
+
+def create_app(settings: Settings, *, signing_required: bool = True) -> faust.App:
+    if signing_required and not settings.signing_keys:
+        raise SystemExit("GATEKEEPER_SIGNING_KEY is not set: the worker signs every allowed "
+                         "message and refuses to start without a key")
+    policy = load_policy(settings.policy)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=1,
+        topic_replication_factor=1,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=20.0,
+        broker_commit_interval=0.5,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=True,
+        producer_linger_ms=1,
+        producer_acks=-1,
+        stream_buffer_maxsize=max(4096, settings.batch_size * 4),
+    )
+    topics = {name: _raw_topic(app, topic) for name, topic in settings.topics.items()}
+    store = Store.from_url(settings.redis)
+    gate = Gate(policy, store, Hasher(settings.hashing_key),
+                Ttls(decision_seconds=settings.decision_ttl_days * 86400))
+    signing_key = settings.signing_keys[0] if settings.signing_keys else None
+    app.gatekeeper_gate = gate  # type: ignore[attr-defined]
+
+    async def send_all(outputs: Sequence[Outgoing]) -> None:
+        """Produce and wait for every acknowledgement; retry the lot while Kafka fails."""
+        delay = 0.1
+        while True:
+            try:
+                futures = [await topics[o.kind].send(key=o.key, value=o.value,
+                                                     headers=list(o.headers), force=True)
+                           for o in outputs]
+                await asyncio.gather(*futures)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any produce failure pauses the stream
+                metrics.KAFKA_ERRORS.inc()
+                log.warning("produce failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    async def until_done(step: Callable[[], Awaitable[list[Outgoing]]], what: str
+                         ) -> list[Outgoing]:
+        """Run ``step`` until Redis answers; pause (fail closed) meanwhile."""
+        delay = 0.1
+        while True:
+            try:
+                return await step()
+            except StoreUnavailable as exc:
+                metrics.REDIS_ERRORS.inc()
+                log.warning("%s paused: %s; retrying in %.1fs", what, exc, delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a failure must not ack the batch: fail closed
+                log.exception("%s failed unexpectedly; the batch is held and retried", what)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    def incoming(events: Sequence[Any]) -> list[Incoming]:
+        return [Incoming(e.message.key, e.message.value, e.message.topic,
+                         e.message.partition, e.message.offset) for e in events]
+
+    @app.agent(topics["requests"], concurrency=1)
+    async def requests(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            started = time.perf_counter()
+            batch = incoming(events)
+            outputs = await until_done(
+                lambda: process_requests(gate, batch, datetime.now(UTC), signing_key),
+                "requests")
+            await send_all(outputs)
+            metrics.BATCH.observe(len(batch))
+            metrics.LATENCY.observe(time.perf_counter() - started)
+            _count(outputs, batch)
+
+    @app.agent(topics["events"], concurrency=1)
+    async def debtor_events(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            batch = incoming(events)
+            rejected = await until_done(lambda: process_events(gate, batch), "events")
+            await send_all(rejected)
+            metrics.INVALID.labels("events").inc(len(rejected))
+
+    @app.agent(topics["outcomes"], concurrency=1)
+    async def outcomes(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            batch = incoming(events)
+            rejected = await until_done(lambda: process_outcomes(gate, batch), "outcomes")
+            await send_all(rejected)
+            metrics.INVALID.labels("outcomes").inc(len(rejected))
+
+    @app.task
+    async def load_scripts() -> None:
+        await until_done(_load(store), "startup")
+        log.info("gatekeeper ready: policy %s, topics %s", policy.version,
+                 ", ".join(settings.topics.values()))
+
+    return app
+
+
+def _load(store: Store) -> Callable[[], Awaitable[list[Outgoing]]]:
+    async def step() -> list[Outgoing]:
+        await store.load_scripts()
+        return []
+    return step
+
+
+def _count(outputs: Sequence[Outgoing], batch: Sequence[Incoming]) -> None:
+    for output in outputs:
+        if output.kind == "invalid":
+            metrics.INVALID.labels("requests").inc()
+            continue
+        if output.kind == "allowed":
+            metrics.DECISIONS.labels("allowed", "", "").inc()
+            continue
+        body = orjson.loads(output.value)
+        channel = str(body["request"].get("channel", ""))
+        for reason in body["decision"]["reasons"]:
+            metrics.DECISIONS.labels("blocked", reason["rule"], channel).inc()

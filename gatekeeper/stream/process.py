@@ -1,0 +1,68 @@
+"""One batch of raw messages -> outputs, in input order. Independent of faust.
+
+Every request read yields exactly one output: allowed, review or invalid. Store outages
+propagate as ``StoreUnavailable`` (nothing is emitted for the batch; the caller retries).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from gatekeeper.errors import InvalidInput
+from gatekeeper.gate import Gate
+from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.stream import routing
+from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.validate import parse_event, parse_outcome, parse_request
+
+log = logging.getLogger(__name__)
+
+
+async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
+                           signing_key: bytes | None) -> list[Outgoing]:
+    outputs: list[Outgoing | None] = [None] * len(batch)
+    valid: list[tuple[int, ContactRequest]] = []
+    for i, message in enumerate(batch):
+        try:
+            valid.append((i, parse_request(message.value)))  # type: ignore[arg-type]
+        except InvalidInput as error:
+            log.info("invalid request at %s[%d]@%d: %s", message.topic, message.partition,
+                     message.offset, error.message)
+            outputs[i] = routing.invalid(message, error)
+    results = await gate.decide([r for _, r in valid], now)
+    for (i, request), result in zip(valid, results, strict=True):
+        message = batch[i]
+        if isinstance(result, InvalidInput):
+            outputs[i] = routing.invalid(message, result)
+        elif result["decision"] == "allowed":
+            outputs[i] = routing.allowed(message, result, signing_key)
+        else:
+            outputs[i] = routing.review(message, request.raw, result)
+    return [o for o in outputs if o is not None]
+
+
+async def process_events(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
+    """Apply debtor events; invalid ones are returned for the dead-letter topic."""
+    events: list[DebtorEvent] = []
+    rejected: list[Outgoing] = []
+    for message in batch:
+        try:
+            events.append(parse_event(message.value))  # type: ignore[arg-type]
+        except InvalidInput as error:
+            rejected.append(routing.invalid(message, error))
+    await gate.apply_events(events)
+    return rejected
+
+
+async def process_outcomes(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
+    outcomes: list[ContactOutcome] = []
+    rejected: list[Outgoing] = []
+    for message in batch:
+        try:
+            outcomes.append(parse_outcome(message.value))  # type: ignore[arg-type]
+        except InvalidInput as error:
+            rejected.append(routing.invalid(message, error))
+    await gate.apply_outcomes(outcomes)
+    return rejected
