@@ -1,0 +1,31 @@
+"""The pure core imports neither faust nor redis and never reads the clock."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PURE = ["gatekeeper.model", "gatekeeper.validate", "gatekeeper.policy", "gatekeeper.localtime",
+        "gatekeeper.plan", "gatekeeper.verdict", "gatekeeper.state", "gatekeeper.counters.keys",
+        "gatekeeper.stream.routing", "gatekeeper.signing"]
+PACKAGE = Path(__file__).resolve().parents[2] / "gatekeeper"
+
+
+def test_pure_modules_do_not_pull_in_faust_or_redis() -> None:
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in PURE)
+            + "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+              "('faust', 'redis', 'aiokafka', 'mode'))\nprint(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_planning_and_verdicts_never_read_the_clock() -> None:
+    for name in ("plan.py", "verdict.py", "localtime.py", "state.py"):
+        tree = ast.parse((PACKAGE / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("now", "utcnow", "today", "time"):
+                if isinstance(node.value, ast.Name) and node.value.id in ("datetime", "date",
+                                                                          "time"):
+                    raise AssertionError(f"{name}:{node.lineno} reads the clock")
