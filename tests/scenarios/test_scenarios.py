@@ -1,0 +1,87 @@
+"""Scenario files: history replayed through ``gatekeeper simulate``, decisions asserted.
+
+A scenario is a JSON-lines file under ``tests/scenarios/<pack>/``. A line ``# policy: a, b``
+names the packs (default: the folder's name); every request line may carry an ``expect``
+object, checked against the Decision that simulate writes for it:
+
+    {"kind": "request", "data": {...}, "expect": {"decision": "blocked",
+     "rules": ["us-reg-f/calls-7-in-7"], "retry_at": "2026-03-09T12:00:00Z"}}
+
+``rules`` is the exact set of blocking rules; ``shadow`` the exact set of shadow rules;
+``retry_at`` may be null. Lines without ``expect`` only build up history.
+New rules get new files: nothing here needs editing to add one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+HERE = Path(__file__).parent
+SCENARIOS = sorted(HERE.glob("*/*.jsonl"))
+
+
+def _policies(path: Path) -> list[str]:
+    for line in path.read_text().splitlines():
+        if line.startswith("# policy:"):
+            return [p.strip() for p in line.removeprefix("# policy:").split(",") if p.strip()]
+    return [path.parent.name]
+
+
+def _expectations(path: Path) -> list[tuple[int, dict[str, object] | None]]:
+    out = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        item = orjson.loads(line)
+        if item.get("kind") == "request":
+            out.append((number, item.get("expect")))
+    return out
+
+
+@pytest.fixture(scope="session")
+def private_redis() -> object:
+    from gatekeeper.redis_server import PrivateRedis
+
+    with PrivateRedis() as server:
+        yield server
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[f"{p.parent.name}/{p.stem}" for p in SCENARIOS])
+def test_scenario(path: Path, private_redis: object, tmp_path: Path) -> None:
+    import redis
+
+    url = private_redis.url  # type: ignore[attr-defined]
+    redis.Redis.from_url(url).flushall()
+    out = tmp_path / "decisions.jsonl"
+    command = [sys.executable, "-m", "gatekeeper", "simulate", str(path), "--redis", url,
+               "--out", str(out)]
+    for policy in _policies(path):
+        command += ["--policy", policy]
+    run = subprocess.run(command, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    decisions = [orjson.loads(line) for line in out.read_text().splitlines()]
+    expectations = _expectations(path)
+    assert len(decisions) == len(expectations), "one decision per request line"
+    checked = 0
+    for (number, expect), decision in zip(expectations, decisions, strict=True):
+        if not expect:
+            continue
+        checked += 1
+        where = f"{path.name}:{number} ({decision['request_id']})"
+        got_rules = sorted(r["rule"] for r in decision["reasons"])
+        assert decision["decision"] == expect["decision"], f"{where}: {decision}"
+        if "rules" in expect:
+            assert got_rules == sorted(expect["rules"]), f"{where}: {decision['reasons']}"
+        if "shadow" in expect:
+            got = sorted(r["rule"] for r in decision["shadow"])
+            assert got == sorted(expect["shadow"]), f"{where}: {decision['shadow']}"
+        if "retry_at" in expect:
+            assert decision["retry_at"] == expect["retry_at"], f"{where}: {decision}"
+        if "message" in expect:
+            assert any(expect["message"] in r["message"] for r in decision["reasons"]), where
+    assert checked, f"{path.name} asserts nothing"
