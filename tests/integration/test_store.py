@@ -1,0 +1,214 @@
+"""The atomic store against a real redis-server: exact counts under concurrency,
+idempotent replays, script reload after the cache is lost, last-writer-wins state,
+reservations settled by outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from gatekeeper.counters.keys import Hasher, counters_key, state_key
+from gatekeeper.counters.store import Store
+from gatekeeper.errors import InvalidInput
+from gatekeeper.gate import Gate
+from gatekeeper.policy import load_policy
+from gatekeeper.timeutil import parse_rfc3339
+from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
+
+NOON = parse_rfc3339("2026-03-02T17:00:00Z")
+HASHER = Hasher(b"store-test")
+CAP_PACK = """
+pack: cap
+title: a hot debtor's daily cap, counted only for real contacts
+applies_to: ["*"]
+rules:
+  - id: calls-per-day
+    kind: limit
+    citation: test
+    channels: [call]
+    max: {max}
+    window: {{calendar: day}}
+    counts: [no_answer, voicemail, conversation, delivered, failed]
+"""
+
+
+def req(i: int | str, **extra: object):  # type: ignore[no-untyped-def]
+    body = {"request_id": f"r-{i}", "debtor_id": "hot", "channel": "call",
+            "destination": "+12125550100", "requested_at": "2026-03-02T17:00:00Z",
+            "debtor": {"timezone": "America/New_York"}}
+    body.update(extra)
+    return request_from_dict(orjson.loads(orjson.dumps(body)))
+
+
+def cap_policy(tmp_path: Path, limit: int) -> str:
+    path = tmp_path / "cap.yaml"
+    path.write_text(CAP_PACK.format(max=limit))
+    return str(path)
+
+
+def _hammer(url: str, policy: str, worker: int, count: int, queue: multiprocessing.Queue) -> None:
+    async def run() -> list[str]:
+        gate = Gate(load_policy([policy]), Store.from_url(url), HASHER)
+        results = []
+        for start in range(0, count, 5):  # batches of 5, pipelined
+            batch = [req(f"{worker}-{i}") for i in range(start, start + 5)]
+            results += [d["decision"] for d in await gate.decide(batch, NOON)]
+        await gate.store.close()
+        return results
+
+    queue.put(asyncio.run(run()))
+
+
+def test_many_processes_on_one_debtor_allow_exactly_the_limit(redis_url: str,
+                                                              tmp_path: Path) -> None:
+    policy = cap_policy(tmp_path, 25)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_hammer, args=(redis_url, policy, w, 40, queue))
+               for w in range(4)]
+    for process in workers:
+        process.start()
+    decisions = [d for _ in workers for d in queue.get(timeout=60)]
+    for process in workers:
+        process.join(10)
+    assert len(decisions) == 160
+    assert decisions.count("allowed") == 25
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    counts = {k: v for k, v in client.hgetall(counters_key("hot")).items() if k != "last"}
+    assert list(counts.values()) == ["25"]
+
+
+async def test_a_replayed_request_gets_the_same_decision_and_counts_once(
+        redis_url: str, tmp_path: Path) -> None:
+    gate = Gate(load_policy([cap_policy(tmp_path, 2)]), Store.from_url(redis_url), HASHER)
+    first = await gate.decide([req(1), req(2), req(3)], NOON)
+    later = parse_rfc3339("2026-03-02T18:00:00Z")
+    again = await gate.decide([req(3), req(1), req(2), req(1)], later)
+    assert [d["decision"] for d in first] == ["allowed", "allowed", "blocked"]
+    assert again == [first[2], first[0], first[1], first[0]]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    counts = client.hgetall(counters_key("hot"))
+    counts.pop("last")
+    assert list(counts.values()) == ["2"]
+    await gate.store.close()
+
+
+async def test_one_batch_sees_its_own_requests_in_order(redis_url: str, tmp_path: Path) -> None:
+    gate = Gate(load_policy([cap_policy(tmp_path, 3)]), Store.from_url(redis_url), HASHER)
+    decisions = await gate.decide([req(i) for i in range(6)] + [req(0)], NOON)
+    assert [d["decision"] for d in decisions] == ["allowed"] * 3 + ["blocked"] * 3 + ["allowed"]
+    assert decisions[-1] == decisions[0]
+    await gate.store.close()
+
+
+async def test_a_reused_request_id_with_other_content_is_invalid(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    (first,) = await gate.decide([req(1)], NOON)
+    reordered = request_from_dict(dict(reversed(list(req(1).raw.items()))))
+    (same,) = await gate.decide([reordered], NOON)
+    assert same == first  # key order does not make it different
+    (other,) = await gate.decide([req(1, destination="+12125550199")], NOON)
+    assert isinstance(other, InvalidInput) and "reused" in other.message
+    await gate.store.close()
+
+
+async def test_scripts_are_reloaded_after_the_cache_is_flushed(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    await gate.decide([req(1)], NOON)
+    await gate.store.client.script_flush()
+    (decision,) = await gate.decide([req(2, destination="+12125550111")], NOON)
+    assert decision["decision"] == "allowed"
+    (replay,) = await gate.decide([req(1)], NOON)
+    assert replay["decision"] == "allowed"
+    await gate.store.close()
+
+
+async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+
+    def event(kind: str, when: str) -> object:
+        return parse_event(orjson.dumps({"event_id": kind + when, "debtor_id": "hot",
+                                         "type": kind, "channel": "call",
+                                         "occurred_at": when}))
+
+    await gate.apply_events([event("opt_out", "2026-03-01T10:00:00Z"),
+                             event("opt_in", "2026-03-01T09:00:00Z")])
+    (decision,) = await gate.decide([req(1)], NOON)
+    assert [r["rule"] for r in decision["reasons"]] == ["default/opt-outs"]
+    await gate.apply_events([event("opt_in", "2026-03-01T11:00:00Z")])
+    (decision,) = await gate.decide([req(2)], NOON)
+    assert decision["decision"] == "allowed"
+    await gate.store.close()
+
+
+async def test_a_plan_made_from_stale_state_is_replanned(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    from gatekeeper.plan import make_plan
+    from gatekeeper.state import state_from_hash
+
+    old_state = state_from_hash({})
+    plan = make_plan(req(1), gate.policy, old_state, NOON, HASHER)
+    await gate.apply_events([parse_event(orjson.dumps({
+        "event_id": "e", "debtor_id": "hot", "type": "cease",
+        "occurred_at": "2026-03-01T00:00:00Z"}))])
+    (answer,) = await gate.store.run([gate._decide_call(plan, "h")])
+    assert answer[0] == "stale"
+    (decision,) = await gate.decide([req(1)], NOON)  # the gate re-reads and re-plans
+    assert [r["rule"] for r in decision["reasons"]] == ["default/cease-and-status"]
+    await gate.store.close()
+
+
+async def test_outcomes_settle_reservations_once(redis_url: str, tmp_path: Path) -> None:
+    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), Store.from_url(redis_url), HASHER)
+    (first,) = await gate.decide([req(1)], NOON)
+    assert first["decision"] == "allowed"
+
+    def outcome(request_id: str, result: str) -> object:
+        return parse_outcome(orjson.dumps({"request_id": request_id, "debtor_id": "hot",
+                                           "outcome": result,
+                                           "occurred_at": "2026-03-02T17:01:00Z"}))
+
+    answers = await gate.apply_outcomes([outcome("r-1", "not_connected")])
+    assert answers[0][0] == "released"
+    again = await gate.apply_outcomes([outcome("r-1", "not_connected")])
+    assert again[0] == ["settled", "not_connected"]
+    (second,) = await gate.decide([req(2)], NOON)
+    assert second["decision"] == "allowed"  # the unconnected call did not count
+    await gate.apply_outcomes([outcome("r-2", "voicemail")])
+    (third,) = await gate.decide([req(3)], NOON)
+    assert third["decision"] == "blocked"  # the voicemail did
+    unknown = await gate.apply_outcomes([outcome("r-404", "no_answer")])
+    assert unknown[0] == ["unknown"]
+    await gate.store.close()
+
+
+async def test_keys_hold_no_phone_number_and_all_expire(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    await gate.decide([req(1), req(2)], NOON)
+    await gate.apply_events([parse_event(orjson.dumps({
+        "event_id": "e", "debtor_id": "hot", "type": "opt_out", "channel": "sms",
+        "destination": "+12125550100", "occurred_at": "2026-03-01T00:00:00Z"}))])
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = client.keys("*")
+    assert state_key("hot") in keys and len(keys) >= 3
+    for key in keys:
+        assert client.ttl(key) > 0, key
+        assert "2125550100" not in key
+        if client.type(key) == "hash":
+            assert not any("2125550100" in f for f in client.hkeys(key)), key
+    await gate.store.close()
+
+
+@pytest.mark.parametrize("debtor", ["a{b}c", "}x", "plain"])
+def test_every_key_of_a_debtor_shares_one_hash_tag(debtor: str) -> None:
+    from redis.crc import key_slot
+
+    from gatekeeper.counters.keys import record_key
+
+    keys = [counters_key(debtor), state_key(debtor), record_key(debtor, "r{1}")]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
