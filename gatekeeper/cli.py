@@ -50,6 +50,9 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
         app = create_app(settings, signing_required=not demo)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    from gatekeeper.topics import ensure_topics
+
+    asyncio.run(ensure_topics(settings))
     metrics.serve(settings.metrics_port)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

@@ -20,13 +20,13 @@ def _free_port() -> int:
 
 
 class PrivateRedis:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise StoreUnavailable("redis-server is not installed (apt-get install "
                                    "redis-server), and no --redis was given")
         self.binary = binary
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="gk-sim-"))
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -35,6 +35,11 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def __enter__(self) -> PrivateRedis:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start (or start again, on the same port) and wait until it answers PING."""
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.dir)],
@@ -45,18 +50,23 @@ class PrivateRedis:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
-                        return self
+                        return
             except OSError:
                 time.sleep(0.05)
-        self.__exit__(None, None, None)
+        self.stop()
         raise StoreUnavailable("the private redis-server did not start")
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(5)
+            self.process = None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -28,6 +28,7 @@ class Settings:
     signing_key: str | None = field(default=None, repr=False)
     hash_key: str | None = field(default=None, repr=False)
     batch_size: int = 500
+    partitions: int = 4
     batch_within: float = 0.01
     metrics_port: int = 9108
     decision_ttl_days: int = 3
@@ -41,6 +42,7 @@ class Settings:
                  "policy": "GATEKEEPER_POLICY", "topic_prefix": "GATEKEEPER_TOPIC_PREFIX",
                  "app_id": "GATEKEEPER_APP_ID", "signing_key": "GATEKEEPER_SIGNING_KEY",
                  "hash_key": "GATEKEEPER_HASH_KEY", "batch_size": "GATEKEEPER_BATCH_SIZE",
+                 "partitions": "GATEKEEPER_PARTITIONS",
                  "batch_within": "GATEKEEPER_BATCH_WITHIN",
                  "metrics_port": "GATEKEEPER_METRICS_PORT",
                  "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS"}

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -47,6 +49,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         settings.app_id,
         broker=settings.broker,
         store="memory://",
+        datadir=str(Path(tempfile.gettempdir()) / f"gatekeeper-{settings.app_id}"),
+        autodiscover=False,
         web_enabled=False,
         topic_partitions=1,
         topic_replication_factor=1,
@@ -112,7 +116,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             started = time.perf_counter()
             batch = incoming(events)
             outputs = await until_done(
-                lambda: process_requests(gate, batch, datetime.now(UTC), signing_key),
+                lambda batch=batch: process_requests(gate, batch, datetime.now(UTC), signing_key),
                 "requests")
             await send_all(outputs)
             metrics.BATCH.observe(len(batch))
@@ -123,7 +127,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     async def debtor_events(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             batch = incoming(events)
-            rejected = await until_done(lambda: process_events(gate, batch), "events")
+            rejected = await until_done(lambda batch=batch: process_events(gate, batch), "events")
             await send_all(rejected)
             metrics.INVALID.labels("events").inc(len(rejected))
 
@@ -131,7 +135,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     async def outcomes(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             batch = incoming(events)
-            rejected = await until_done(lambda: process_outcomes(gate, batch), "outcomes")
+            rejected = await until_done(lambda batch=batch: process_outcomes(gate, batch),
+                                        "outcomes")
             await send_all(rejected)
             metrics.INVALID.labels("outcomes").inc(len(rejected))
 

@@ -22,7 +22,8 @@ def test_rotation_accepts_any_configured_key() -> None:
 
 
 def test_keys_are_never_shown() -> None:
-    settings = Settings.from_env({"GATEKEEPER_SIGNING_KEY": "s3cret", "GATEKEEPER_HASH_KEY": "h4sh"})
+    settings = Settings.from_env({"GATEKEEPER_SIGNING_KEY": "s3cret",
+                                  "GATEKEEPER_HASH_KEY": "h4sh"})
     assert "s3cret" not in repr(settings) and "h4sh" not in repr(settings)
 
 
