@@ -58,6 +58,24 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
 
 
 @main.command()
+@click.option("--seconds", type=float, default=20.0, show_default=True)
+@click.option("--rate", type=float, default=150.0, show_default=True,
+              help="requests per second from the synthetic dialer")
+@click.option("--debtors", type=int, default=400, show_default=True)
+@click.option("--redis", "redis_url", default="redis://127.0.0.1:6379/14", show_default=True,
+              help="the demo flushes this database first")
+def demo(seconds: float, rate: float, debtors: int, redis_url: str) -> None:
+    """Run the worker with a synthetic dialer on the local stack and show what it decides."""
+    import time as _time
+
+    from gatekeeper.demo import run_demo
+
+    settings = Settings.from_env(redis=redis_url, app_id=f"gatekeeper-demo-{int(_time.time())}",
+                                 topic_prefix=f"demo{int(_time.time())}.")
+    sys.exit(asyncio.run(run_demo(settings, seconds, rate, debtors)))
+
+
+@main.command()
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--policy", "policies", multiple=True, required=True,
               help="a pack name or file; repeat for several")
