@@ -25,6 +25,23 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+NON_GEOGRAPHIC = frozenset({
+    phonenumbers.PhoneNumberType.TOLL_FREE, phonenumbers.PhoneNumberType.PREMIUM_RATE,
+    phonenumbers.PhoneNumberType.SHARED_COST, phonenumbers.PhoneNumberType.UAN,
+    phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+})
+
+
+@lru_cache(maxsize=65536)
+def non_geographic(number: str) -> bool:
+    """A toll-free, premium, shared-cost or personal number: its area code locates nobody."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
+
+
 @lru_cache(maxsize=65536)
 def phone_zones(number: str) -> tuple[str, ...]:
     """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
@@ -39,12 +56,17 @@ def phone_zones(number: str) -> tuple[str, ...]:
 def candidate_zones(channel: str, destination: str,
                     request_zone: str | None, profile_zone: str | None) -> tuple[str, ...]:
     """Every zone the debtor may be in: the request's, the stored profile's, and the
-    phone number's; in that order (the first is the primary zone), without repeats."""
+    phone number's; in that order (the first is the primary zone), without repeats.
+
+    A non-geographic number (toll-free...) says nothing of where the debtor is: when a
+    declared zone is known, its numbering-plan zones (every zone of the country) are
+    left out, and the declared zone, the last known residence, decides (Fla. Stat.
+    559.72(17)(b)). Without a declared zone they are kept (the conservative reading)."""
     names: list[str] = []
     for name in (request_zone, profile_zone):
         if name and name not in names:
             names.append(name)
-    if channel in PHONE_CHANNELS:
+    if channel in PHONE_CHANNELS and not (names and non_geographic(destination)):
         for name in phone_zones(destination):
             if name not in names:
                 names.append(name)
@@ -94,22 +116,34 @@ def next_period_start(day: date, period: str, zone_name: str) -> datetime:
     return start_of_day(first, zone_name)
 
 
+PUBLIC = ("public",)
+
+
 @lru_cache(maxsize=1024)
-def _holiday_calendar(region: str, year: int) -> holidays.HolidayBase | None:
+def _holiday_calendar(region: str, year: int, categories: tuple[str, ...] = PUBLIC
+                      ) -> holidays.HolidayBase | None:
+    """The region's holidays of the given categories (categories a country does not have
+    are left out; an unknown subdivision falls back to the country)."""
     country, _, subdivision = region.partition("-")
-    try:
-        return holidays.country_holidays(country, subdiv=subdivision or None, years=year)
-    except (NotImplementedError, KeyError):
+    for subdiv in ((subdivision or None, None) if subdivision else (None,)):
         try:
-            return holidays.country_holidays(country, years=year)
+            base = holidays.country_holidays(country, subdiv=subdiv, years=year)
         except (NotImplementedError, KeyError):
-            return None
+            continue
+        supported = tuple(c for c in categories
+                          if c in getattr(base, "supported_categories", PUBLIC))
+        if supported == PUBLIC or not supported:
+            return base
+        return holidays.country_holidays(country, subdiv=subdiv, years=year,
+                                         categories=supported)
+    return None
 
 
-def holiday_name(region: str | None, day: date) -> str | None:
+def holiday_name(region: str | None, day: date, categories: tuple[str, ...] = PUBLIC
+                 ) -> str | None:
     if not region:
         return None
-    calendar = _holiday_calendar(region, day.year)
+    calendar = _holiday_calendar(region, day.year, categories)
     if calendar is None:
         return None
     name = calendar.get(day)
@@ -120,14 +154,16 @@ class Hours:
     """Allowed local spans per weekday in one zone; optionally none on holidays."""
 
     def __init__(self, zone_name: str, week: dict[str, Sequence[Span]],
-                 holiday_region: str | None = None):
+                 holiday_region: str | None = None, holiday_categories: tuple[str, ...] = PUBLIC):
         self.zone_name = zone_name
         self.tz = zone(zone_name)
         self.week = week
         self.holiday_region = holiday_region
+        self.holiday_categories = holiday_categories
 
     def spans_on(self, day: date) -> Sequence[Span]:
-        if self.holiday_region and holiday_name(self.holiday_region, day):
+        if self.holiday_region and holiday_name(self.holiday_region, day,
+                                                self.holiday_categories):
             return ()
         return self.week.get(WEEKDAYS[day.weekday()], ())
 

@@ -131,9 +131,18 @@ def _consented(state: DebtorState, request: ContactRequest, now: datetime) -> bo
     return any(key in wanted and until >= seconds for key, until in state.consents)
 
 
+def _opted_in(state: DebtorState, request: ContactRequest, hasher: Hasher) -> bool:
+    """An ``opt_in`` event for the request's channel (or every channel), or for its
+    destination, is on record and not undone by a later opt-out."""
+    target = hasher.destination(request.channel, request.destination)
+    wanted = {"opt_in:*", f"opt_in:{request.channel}", f"opt_in:{request.channel}:{target}"}
+    return bool(wanted & state.flags)
+
+
 def _hours(rule: Rule, zones: tuple[str, ...], region: str | None) -> list[Hours]:
     holiday_region = region if rule.params.get("holidays") == "block" else None
-    return [Hours(z, rule.params["windows"], holiday_region) for z in zones]
+    categories = tuple(sorted(rule.params.get("holiday_categories", ("public",))))
+    return [Hours(z, rule.params["windows"], holiday_region, categories) for z in zones]
 
 
 class _Inconvenient:
@@ -186,12 +195,15 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
     constraints: list[Any] = []
     spacing: tuple[Rule, int] | None = None
 
-    for rule in policy.rules_for(profile.region):
+    for rule in policy.rules_for(profile.region, profile.postal_code):
         if not rule.in_force(day) or not rule.covers(request.channel, request.purpose,
                                                        request.destination_kind):
             continue
         found: list[Reason] = []
         kind = rule.kind
+        if rule.params.get("except_consent") and kind in ("limit", "cooldown") \
+                and _consented(state, request, now):
+            continue  # direct prior consent: neither checked nor counted
         if kind == "limit":
             checks.append(_counter(rule, request, hasher, day))
         elif kind == "hours":
@@ -230,6 +242,10 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
                 elif f"{request.channel}:{target}" in state.opt_outs:
                     found.append(_reason(rule, f"the debtor opted out of {request.channel} "
                                                "to this destination"))
+        elif kind == "opt_in_required":
+            if request.purpose not in rule.params.get("except_purposes", ()) \
+                    and not _opted_in(state, request, hasher):
+                found.append(_reason(rule, f"the debtor has not opted in to {request.channel}"))
         elif kind == "min_days_past_due":
             needed = rule.params["days"]
             if profile.days_past_due is None:

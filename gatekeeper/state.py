@@ -5,6 +5,8 @@ State fields are last-writer-wins by event time (see ``counters/lua/apply_state.
     v                       version, bumped by every change
     p:region p:timezone p:postal_code p:dpd p:hardship     profile
     f:<status>[:<debt>]     "1" while a status holds (cease, attorney_represented, ...)
+    f:opt_in:<channel>[:<hash>]  "1" after an opt-in to a channel or destination, until an
+                            opt-out of the same channel or destination
     o:<channel>[:<hash>]    "1" while an opt-out holds (whole channel, or one destination)
     cv:<debt or *>          epoch seconds of the last conversation about the debt
     cs:<channel|*>:<debt|*> epoch seconds until which direct prior consent holds
@@ -43,9 +45,14 @@ def event_fields(event: DebtorEvent, hasher: Hasher) -> list[tuple[str, str]]:
     if kind in ("opt_out", "opt_in"):
         channel = event.channel or "*"
         field = f"o:{channel}"
+        opted_in = f"f:opt_in:{channel}"
         if event.destination:
-            field += ":" + hasher.destination(channel, event.destination)
-        return [(field, "1" if kind == "opt_out" else "")]
+            target = ":" + hasher.destination(channel, event.destination)
+            field += target
+            opted_in += target
+        if kind == "opt_out":
+            return [(field, "1"), (opted_in, "")]
+        return [(field, ""), (opted_in, "1")]
     if kind == "hardship":
         return [("p:hardship", "1" if data.get("on", True) else "0")]
     if kind == "profile":

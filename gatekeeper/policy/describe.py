@@ -13,7 +13,9 @@ def _numbers(rule: Rule) -> str:
                 else f"local calendar {window['calendar']}")
         per = " per " + ", ".join(sorted(p["per"])) if p.get("per") else " per debtor"
         counts = f"; counts outcomes {', '.join(sorted(p['counts']))}" if p.get("counts") else ""
-        return f"max {p['max']} in a {span}{per}{counts}"
+        consent = "; contacts under direct prior consent are not counted" \
+            if p.get("except_consent") else ""
+        return f"max {p['max']} in a {span}{per}{counts}{consent}"
     if rule.kind == "hours":
         days = []
         for day in WEEKDAYS:
@@ -22,8 +24,14 @@ def _numbers(rule: Rule) -> str:
                              f"{s.end_minutes % 60:02d}" for s in spans) or "none"
             days.append(f"{day} {text}")
         extra = "; none on statutory holidays" if p.get("holidays") == "block" else ""
+        if p.get("holiday_categories"):
+            extra += f" ({', '.join(sorted(p['holiday_categories']))} calendars)"
         extra += "; lifted by direct prior consent" if p.get("except_consent") else ""
         return "; ".join(days) + extra
+    if rule.kind == "opt_in_required":
+        exceptions = ", ".join(sorted(p.get("except_purposes", ())))
+        return "only after the debtor opted in to the channel" + (
+            f"; except purposes {exceptions}" if exceptions else "")
     if rule.kind in ("status", "opt_out"):
         statuses = ", ".join(sorted(p.get("statuses", ()))) or "channel/destination opt-outs"
         exceptions = ", ".join(sorted(p.get("except_purposes", ())))
@@ -35,12 +43,17 @@ def _numbers(rule: Rule) -> str:
     if rule.kind == "spacing":
         return f"at least {p['min_days']} days between contacts ({p['when']})"
     if rule.kind == "cooldown":
-        return f"none for {p['days']} consecutive days after a {p['after']} (its day is day 1)"
+        consent = "; lifted by direct prior consent" if p.get("except_consent") else ""
+        return (f"none for {p['days']} consecutive days after a {p['after']} "
+                f"(its day is day 1){consent}")
     return ""
 
 
 def describe(pack: Pack) -> str:
     lines = [f"{pack.name}: {pack.title}", f"applies to: {', '.join(pack.applies_to)}"]
+    if pack.postal_codes:
+        lines.append(f"postal codes starting: {', '.join(pack.postal_codes)} "
+                     "(an unknown postal code gets the pack)")
     if pack.description:
         lines.append(pack.description.strip())
     for source in pack.sources:

@@ -23,6 +23,8 @@ SCOPES = ("debt", "destination", "destination_kind", "creditor", "collector", "c
 STATUSES = ("cease", "attorney_represented", "bankruptcy", "deceased", "dispute")
 CONTENT_FIELDS = ("amount_due", "currency", "due_date", "payment_options", "opt_out_instructions")
 CALENDAR = ("day", "week", "month")
+HOLIDAY_CATEGORIES = ("public", "optional", "government")
+POSTAL_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 
@@ -190,6 +192,25 @@ def _week(ctx: _Ctx, path: str, value: Any) -> dict[str, tuple[Span, ...]]:
     return week
 
 
+def _postal_prefixes(ctx: _Ctx, path: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise ctx.fail(path, f"expected a non-empty list of postal code prefixes, "
+                             f"found {_found(value)}")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, int) and not isinstance(item, bool):
+            item = str(item)
+        if not isinstance(item, str) or not POSTAL_PREFIX.match(item):
+            raise ctx.fail(f"{path}[{i}]", f"expected a postal code prefix (letters, digits), "
+                                           f"found {_found(item)}")
+        out.append(_normal_postal(item))
+    return tuple(out)
+
+
+def _normal_postal(text: str) -> str:
+    return text.replace(" ", "").replace("-", "").upper()
+
+
 _ANY = (False, _str)
 KIND_PARAMS: dict[str, dict[str, tuple[bool, Check]]] = {
     "limit": {
@@ -197,10 +218,12 @@ KIND_PARAMS: dict[str, dict[str, tuple[bool, Check]]] = {
         "window": (True, _window),
         "per": (False, _choices(SCOPES)),
         "counts": (False, _choices(OUTCOMES)),
+        "except_consent": (False, _bool),
     },
     "hours": {
         "windows": (True, _week),
         "holidays": (False, _one_of(("allow", "block"))),
+        "holiday_categories": (False, _choices(HOLIDAY_CATEGORIES)),
         "except_consent": (False, _bool),
     },
     "status": {
@@ -212,8 +235,10 @@ KIND_PARAMS: dict[str, dict[str, tuple[bool, Check]]] = {
     "content": {"fields": (True, _choices(CONTENT_FIELDS))},
     "spacing": {"min_days": (True, _positive), "when": (True, _one_of(("hardship", "always")))},
     "expiry": {},
-    "cooldown": {"days": (True, _positive), "after": (True, _one_of(("conversation",)))},
+    "cooldown": {"days": (True, _positive), "after": (True, _one_of(("conversation",))),
+                 "except_consent": (False, _bool)},
     "inconvenient_times": {},
+    "opt_in_required": {"except_purposes": (False, _choices(PURPOSES))},
 }
 COMMON: dict[str, tuple[bool, Check]] = {
     "id": (True, _name),
@@ -233,6 +258,7 @@ PACK_KEYS: dict[str, tuple[bool, Check]] = {
     "description": _ANY,
     "version": (False, _positive),
     "applies_to": (True, _strings),
+    "postal_codes": (False, _postal_prefixes),
     "sources": (False, _strings),
     "readings": (False, _strings),
     "rules": (True, lambda ctx, path, value: value),
@@ -246,6 +272,9 @@ def _rule(ctx: _Ctx, pack: str, path: str, value: Any) -> Rule:
     _one_of(KIND_PARAMS)(ctx, _join(path, "kind"), kind)
     fields = _mapping(ctx, path, value, {**COMMON, **KIND_PARAMS[str(kind)]})
     params = {k: v for k, v in fields.items() if k not in COMMON}
+    if kind == "hours" and "holiday_categories" in params and params.get("holidays") != "block":
+        raise ctx.fail(_join(path, "holiday_categories"),
+                       "holiday_categories needs holidays: block")
     if kind == "limit":
         window = params["window"]
         params["window_days"] = window.get("rolling_days") or {"day": 1, "week": 7,
@@ -301,6 +330,7 @@ def parse_pack(text: str, file: str) -> Pack:
         rules=tuple(rules),
         source=file,
         digest=hashlib.sha256(text.encode()).hexdigest(),
+        postal_codes=fields.get("postal_codes", ()),
         sources=fields.get("sources", ()),
         readings=fields.get("readings", ()),
     )

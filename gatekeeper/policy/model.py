@@ -8,9 +8,12 @@ destination kinds), optional effective dates and an optional shadow flag. The ki
                debtor's local time, or ``rolling_days`` consecutive local days), counted per
                debtor and optionally per ``per`` scope (debt, destination, destination_kind,
                creditor, collector, channel); ``counts`` lists the outcomes that keep the
-               reservation (default: all).
+               reservation (default: all); ``except_consent`` leaves uncounted a contact
+               made under the debtor's direct prior consent (``consent`` events).
 ``hours``      contact only inside local windows per weekday, in every candidate time zone;
-               ``holidays: block`` forbids statutory holidays of the debtor's region.
+               ``holidays: block`` forbids statutory holidays of the debtor's region
+               (``holiday_categories`` widens the calendar: public, optional, government);
+               ``except_consent`` lifts the rule while direct prior consent holds.
 ``status``     block while the debtor has one of ``statuses`` (cease, bankruptcy, deceased,
                dispute, attorney_represented), except for ``except_purposes``.
 ``opt_out``    honour channel and destination opt-outs, except for ``except_purposes``.
@@ -19,8 +22,14 @@ destination kinds), optional effective dates and an optional shadow flag. The ki
 ``spacing``    at least ``min_days`` between contacts while ``when`` (hardship) holds.
 ``expiry``     block a request evaluated after its ``not_after``.
 ``cooldown``   no contact for ``days`` consecutive local days after a conversation about
-               the debt (the conversation day is day 1).
+               the debt (the conversation day is day 1); ``except_consent`` as for limit.
 ``inconvenient_times``  honour consumer-designated inconvenient times.
+``opt_in_required``     no contact on the rule's channels unless the debtor opted in to the
+               channel (an ``opt_in`` event, for the channel or one destination), except for
+               ``except_purposes``.
+
+A pack may also name ``postal_codes``: prefixes of the debtor's postal code it is limited
+to within its regions (a city inside a state); an unknown postal code gets the pack.
 """
 
 from __future__ import annotations
@@ -90,10 +99,20 @@ class Pack:
     description: str = ""
     sources: tuple[str, ...] = ()
     readings: tuple[str, ...] = ()
+    postal_codes: tuple[str, ...] = ()  # normalised prefixes; empty: every postal code
 
-    def applies(self, region: str | None) -> bool:
+    def applies(self, region: str | None, postal_code: str | None = None) -> bool:
         """``*`` applies everywhere; ``US`` covers ``US`` and ``US-MA``; an unknown region
-        gets every pack (the conservative reading)."""
+        gets every pack (the conservative reading). With ``postal_codes``, the debtor's
+        postal code must start with one of them; an unknown postal code gets the pack."""
+        if not self._applies_region(region):
+            return False
+        if not self.postal_codes or not postal_code:
+            return True
+        normal = postal_code.replace(" ", "").replace("-", "").upper()
+        return any(normal.startswith(prefix) for prefix in self.postal_codes)
+
+    def _applies_region(self, region: str | None) -> bool:
         if region is None or "*" in self.applies_to:
             return True
         return any(region == r or region.startswith(r + "-") for r in self.applies_to)
@@ -104,8 +123,9 @@ class Policy:
     packs: tuple[Pack, ...]
     version: str  # names and content hash, carried in every decision
 
-    def rules_for(self, region: str | None) -> list[Rule]:
-        return [rule for pack in self.packs if pack.applies(region) for rule in pack.rules]
+    def rules_for(self, region: str | None, postal_code: str | None = None) -> list[Rule]:
+        return [rule for pack in self.packs if pack.applies(region, postal_code)
+                for rule in pack.rules]
 
     @property
     def max_window_days(self) -> int:
