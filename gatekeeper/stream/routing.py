@@ -11,6 +11,9 @@ from gatekeeper.errors import InvalidInput
 from gatekeeper.signing import sign
 
 
+MAX_RAW = 64 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Incoming:
     key: bytes | None
@@ -49,13 +52,18 @@ def review(message: Incoming, request: dict[str, Any], decision: dict[str, Any])
 
 
 def invalid(message: Incoming, error: InvalidInput) -> Outgoing:
-    raw = message.value.decode("utf-8", "replace") if message.value is not None else None
-    value = orjson.dumps({
-        "error": error.as_dict(),
-        "raw": raw,
-        "source": {"topic": message.topic, "partition": message.partition,
-                   "offset": message.offset},
-    })
+    """The dead letter. A raw value over MAX_RAW bytes is cut there (``raw_truncated`` and
+    ``raw_bytes`` say so): the full message is still at ``source`` on the input topic, and
+    a dead letter must always fit in a Kafka message."""
+    body: dict[str, object] = {"error": error.as_dict(), "raw": None}
+    if message.value is not None:
+        body["raw"] = message.value[:MAX_RAW].decode("utf-8", "replace")
+        if len(message.value) > MAX_RAW:
+            body["raw_truncated"] = True
+            body["raw_bytes"] = len(message.value)
+    body["source"] = {"topic": message.topic, "partition": message.partition,
+                      "offset": message.offset}
+    value = orjson.dumps(body)
     return Outgoing("invalid", message.key, value)
 
 

@@ -86,3 +86,13 @@ def test_events_and_outcomes_are_checked_too() -> None:
         parse_outcome(orjson.dumps({"request_id": "r", "debtor_id": "d", "outcome": "maybe",
                                     "occurred_at": "2026-03-01T00:00:00Z"}))
     assert caught.value.field == "outcome"
+
+
+@pytest.mark.parametrize("raw", [
+    bad(colour="blue"),
+    bad(debtor={"timezone": "UTC", "shoe_size": 44}),
+    bad(content={"amount_due": 1, "coupon": "X"}),
+])
+def test_unknown_fields_are_invalid_input(raw: bytes) -> None:
+    error = error_of(raw)
+    assert "additional" in error.message or "must not contain" in error.message
