@@ -169,6 +169,27 @@ def review_tail(broker: str | None, topic_prefix: str | None, from_beginning: bo
 
 
 @main.command()
+@click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]")
+@click.option("--topic-prefix", help="[GATEKEEPER_TOPIC_PREFIX]")
+@click.option("--policy", help="the packs the worker ran with [GATEKEEPER_POLICY]")
+@click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
+def check(broker: str | None, topic_prefix: str | None, policy: str | None,
+          as_json: bool) -> None:
+    """Check the invariants over the request topic and the three outputs (exit 1 if broken)."""
+    import orjson
+
+    from gatekeeper.invariants import check_topics, describe_counts
+    from gatekeeper.policy import load_policy
+    from gatekeeper.topics import bootstrap
+
+    settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix, policy=policy)
+    report = asyncio.run(check_topics(bootstrap(settings.broker), settings.topics,
+                                      load_policy(settings.policy)))
+    click.echo(orjson.dumps(describe_counts(report)).decode() if as_json else report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="file with accepted keys, one a line (else GATEKEEPER_SIGNING_KEY)")
 @click.argument("message_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -1,0 +1,215 @@
+"""The invariant checker: read the input topic and the three outputs, report violations.
+
+1. Every message read leaves on exactly one of allowed / review / invalid (a replay may emit
+   a message again, but only with the identical decision), and nothing leaves that was not
+   read.
+2. No limit of the policy is exceeded per debtor, debt, destination and window (recounted
+   from the allowed messages at their ``gk-evaluated-at``; rules settled by outcomes are
+   left out, since the reservations they release are not visible here).
+3. Nothing was allowed outside the allowed hours in the debtor's zones.
+4. Allowed values are byte-identical to the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gatekeeper.counters.keys import Hasher
+from gatekeeper.errors import InvalidInput
+from gatekeeper.model import DebtorState
+from gatekeeper.plan import make_plan
+from gatekeeper.policy.model import Policy
+from gatekeeper.timeutil import parse_rfc3339
+from gatekeeper.validate import parse_request
+
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class Report:
+    inputs: int = 0
+    allowed: int = 0
+    review: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    violations: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, kind: str, message: str) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_LISTED:
+            self.violations.append(f"{kind}: {message}")
+        elif self.counts[kind] == MAX_LISTED + 1:
+            self.violations.append(f"{kind}: ... (more not listed)")
+
+    def summary(self) -> str:
+        lines = [f"inputs {self.inputs}: allowed {self.allowed}, review {self.review}, "
+                 f"invalid {self.invalid} (re-emitted duplicates {self.duplicates})"]
+        if self.ok:
+            lines.append("no violations: nothing lost, nothing doubled, no limit exceeded, "
+                         "nothing allowed out of hours, allowed bytes unchanged")
+        else:
+            lines.append("VIOLATIONS: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
+            lines += ["  " + v for v in self.violations]
+        return "\n".join(lines)
+
+
+def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[Record],
+          invalid: Sequence[Record], policy: Policy, input_topic: str) -> Report:
+    report = Report(len(inputs), len(allowed), len(review), len(invalid))
+    invalid_sources: Counter[tuple[int, int]] = Counter()
+    for record in invalid:
+        source = orjson.loads(record.value or b"{}").get("source", {})
+        if source.get("topic") == input_topic:
+            invalid_sources[(source["partition"], source["offset"])] += 1
+
+    values_by_id: dict[str, set[bytes]] = defaultdict(set)
+    for record in inputs:
+        if (record.partition, record.offset) in invalid_sources:
+            continue
+        try:
+            request = parse_request(record.value)  # type: ignore[arg-type]
+        except InvalidInput as error:
+            report.add("lost", f"malformed input {record.partition}@{record.offset} is not on "
+                               f"the invalid topic ({error.message})")
+            continue
+        values_by_id[request.request_id].add(record.value or b"")
+
+    fates: dict[str, set[str]] = defaultdict(set)
+    decision_ids: dict[str, set[str]] = defaultdict(set)
+    first_allowed: dict[str, Record] = {}
+    for record in allowed:
+        request_id = _request_id(record.value)
+        fates[request_id].add("allowed")
+        decision_ids[request_id].add(dict(record.headers).get("gk-decision-id", b"").decode())
+        if record.value not in values_by_id.get(request_id, ()):
+            report.add("unchecked", f"allowed message for {request_id!r} is not an input "
+                                    "message byte for byte")
+        first_allowed.setdefault(request_id, record)
+    for record in review:
+        body = orjson.loads(record.value or b"{}")
+        request_id = str(body.get("request", {}).get("request_id"))
+        fates[request_id].add("review")
+        decision_ids[request_id].add(str(body.get("decision", {}).get("decision_id")))
+
+    for request_id, where in fates.items():
+        if request_id not in values_by_id:
+            report.add("unchecked", f"{request_id!r} left on {', '.join(where)} but was never "
+                                    "a valid input")
+        if len(where) > 1:
+            report.add("doubled", f"{request_id!r} left on both allowed and review")
+        if len(decision_ids[request_id]) > 1:
+            report.add("doubled", f"{request_id!r} got different decisions "
+                                  f"{sorted(decision_ids[request_id])}")
+    for request_id in values_by_id:
+        if request_id not in fates:
+            report.add("lost", f"{request_id!r} was read but left on no output topic")
+    outputs = len(allowed) + len(review) + sum(invalid_sources.values())
+    report.duplicates = max(0, outputs - len(inputs))
+    if outputs < len(inputs):
+        report.add("lost", f"{len(inputs)} inputs but only {outputs} outputs")
+
+    _check_limits_and_hours(report, first_allowed.values(), policy)
+    return report
+
+
+def _request_id(value: bytes | None) -> str:
+    try:
+        return str(orjson.loads(value or b"{}").get("request_id"))
+    except orjson.JSONDecodeError:
+        return "<not JSON>"
+
+
+def _check_limits_and_hours(report: Report, allowed: Iterable[Record], policy: Policy) -> None:
+    hasher = Hasher(b"invariant-checker")
+    counts: Counter[tuple[str, str]] = Counter()
+    windows: list[tuple[str, str, tuple[str, ...], int]] = []
+    for record in allowed:
+        request = parse_request(record.value)  # type: ignore[arg-type]
+        evaluated = dict(record.headers).get("gk-evaluated-at")
+        if evaluated is None:
+            report.add("unchecked", f"allowed {request.request_id!r} has no gk-evaluated-at")
+            continue
+        plan = make_plan(request, policy, DebtorState(), parse_rfc3339(evaluated.decode()),
+                         hasher)
+        for reason in plan.blocking:
+            if reason.kind == "hours":
+                report.add("hours", f"{request.request_id!r} allowed at {evaluated.decode()}: "
+                                    f"{reason.message}")
+        for check in plan.checks:
+            if check.shadow or check.rule.params.get("counts"):
+                continue
+            counts[(request.debtor_id, check.increment)] += 1
+            windows.append((request.debtor_id, check.rule.name, check.fields, check.limit))
+    for debtor, rule, fields, limit in set(windows):
+        total = sum(counts[(debtor, f)] for f in fields)
+        if total > limit:
+            report.add("limit", f"{rule}: debtor {debtor!r} counted {total} in one window "
+                                f"(limit {limit})")
+
+
+async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[Record]:
+    """Every record of ``topic`` up to its current end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    await asyncio.sleep(0)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[Record] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if loop.time() > deadline:
+                raise TimeoutError(f"reading {topic} took longer than {timeout}s")
+            batches = await consumer.getmany(timeout_ms=500, max_records=10000)
+            for tp, records in batches.items():
+                out += [Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                        for r in records]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def check_topics(bootstrap: str, topics: dict[str, str], policy: Policy) -> Report:
+    inputs, allowed, review, invalid = [await read_topic(bootstrap, topics[k])
+                                        for k in ("requests", "allowed", "review", "invalid")]
+    return check(inputs, allowed, review, invalid, policy, topics["requests"])
+
+
+
+
+def describe_counts(report: Report) -> dict[str, Any]:
+    return {"inputs": report.inputs, "allowed": report.allowed, "review": report.review,
+            "invalid": report.invalid, "duplicates": report.duplicates,
+            "violations": dict(report.counts)}
