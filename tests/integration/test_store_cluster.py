@@ -1,0 +1,71 @@
+"""The same store tests against a three-master Redis Cluster (``scripts/stack cluster up``):
+every debtor's keys share one slot, so each script still runs atomically on one node."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from redis.cluster import RedisCluster
+
+from test_store import (  # noqa: F401 - collected here again, with the cluster's redis_url
+    test_a_plan_made_from_stale_state_is_replanned,
+    test_a_replayed_request_gets_the_same_decision_and_counts_once,
+    test_a_reused_request_id_with_other_content_is_invalid,
+    test_an_older_event_arriving_late_does_not_undo_a_newer_one,
+    test_keys_hold_no_phone_number_and_all_expire,
+    test_many_processes_on_one_debtor_allow_exactly_the_limit,
+    test_one_batch_sees_its_own_requests_in_order,
+    test_outcomes_settle_reservations_once,
+    test_scripts_are_reloaded_after_the_cache_is_flushed,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PORTS = os.environ.get("GK_CLUSTER_PORTS", "7001 7002 7003").split()
+
+
+@pytest.fixture(scope="session")
+def cluster_url() -> str:
+    run = subprocess.run([str(ROOT / "scripts" / "stack"), "cluster", "up"],
+                         capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        message = f"cannot start the Redis Cluster: {run.stderr.strip()[-500:]}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return f"redis+cluster://127.0.0.1:{PORTS[0]}"
+
+
+@pytest.fixture
+def redis_url(cluster_url: str) -> str:
+    client = RedisCluster.from_url("redis://" + cluster_url.removeprefix("redis+cluster://"))
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    client.close()
+    return cluster_url
+
+
+async def test_the_worker_runs_against_the_cluster(
+        cluster_url: str, redis_url: str, tmp_path: Path, create_topics, topic_prefix: str,
+        app_id: str, stack: object, bootstrap: str) -> None:
+    from fault_harness import FAULT_PACK, OUTPUTS, Traffic, check_invariants, stream, wait_outputs
+    from worker_process import WorkerProcess
+
+    await create_topics("contact.requests", "debtor.events", "contact.outcomes", *OUTPUTS,
+                        partitions=2)
+    policy = tmp_path / "faults.yaml"
+    policy.write_text(FAULT_PACK)
+    env = {"GATEKEEPER_BROKER": stack.broker_url,  # type: ignore[attr-defined]
+           "GATEKEEPER_REDIS": cluster_url, "GATEKEEPER_TOPIC_PREFIX": topic_prefix,
+           "GATEKEEPER_APP_ID": app_id, "GATEKEEPER_POLICY": str(policy),
+           "GATEKEEPER_SIGNING_KEY": "k", "GATEKEEPER_METRICS_PORT": "0"}
+    worker = WorkerProcess(tmp_path / "worker.log", env).start()
+    try:
+        await stream(bootstrap, topic_prefix + "contact.requests", Traffic(seed=9).batch(1500))
+        await wait_outputs(bootstrap, topic_prefix, 1500, alive=lambda: worker.alive)
+        report = await check_invariants(bootstrap, topic_prefix, str(policy))
+        assert report.ok, report.summary()
+        assert report.allowed > 0 and report.review > 0
+    finally:
+        worker.stop()
