@@ -193,7 +193,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
             if loop.time() > deadline:
                 raise TimeoutError(f"reading {topic} took longer than {timeout}s")
             batches = await consumer.getmany(timeout_ms=500, max_records=10000)
-            for tp, records in batches.items():
+            for records in batches.values():
                 out += [Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
                         for r in records]
         return out

@@ -118,8 +118,12 @@ def _counter(rule: Rule, request: ContactRequest, hasher: Hasher, day: date) -> 
         return CounterCheck(rule, fields, fields[-1], rule.params["max"], "rolling",
                             _what(rule, words) + f" in {days} consecutive days")
     period = window["calendar"]
-    key = {"day": day_number, "week": lambda d: f"w{week_number(d)}",
-           "month": lambda d: f"m{month_number(d)}"}[period](day)
+    if period == "day":
+        key = str(day_number(day))
+    elif period == "week":
+        key = f"w{week_number(day)}"
+    else:
+        key = f"m{month_number(day)}"
     field = f"{code}|{scope}|{key}"
     return CounterCheck(rule, (field,), field, rule.params["max"], period,
                         _what(rule, words) + " " + PERIOD_WORDS[period])
@@ -271,9 +275,8 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
                 if now < until:
                     found.append(_reason(rule, f"a conversation about this debt less than "
                                                f"{rule.params['days']} days ago", retry_at=until))
-        elif kind == "spacing":
-            if rule.params["when"] == "always" or profile.hardship:
-                spacing = (rule, rule.params["min_days"] * 86400)
+        elif kind == "spacing" and (rule.params["when"] == "always" or profile.hardship):
+            spacing = (rule, rule.params["min_days"] * 86400)
         (shadow if rule.shadow else blocking).extend(found)
 
     return Plan(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -30,11 +31,9 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
             existing = set(await admin.list_topics())
             missing = [t for t in settings.topics.values() if t not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # a race with another worker
                     await admin.create_topics([NewTopic(t, settings.partitions, 1)
                                                for t in missing])
-                except TopicAlreadyExistsError:
-                    pass
                 log.info("created topics: %s", ", ".join(missing))
             await _wait_leaders(admin, list(settings.topics.values()), deadline)
             return missing

@@ -35,7 +35,8 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 @cache
 def _validator(name: str) -> Callable[[Any], Any]:
     schema = orjson.loads((SCHEMAS / f"{name}.schema.json").read_bytes())
-    return fastjsonschema.compile(schema)  # type: ignore[no-any-return]
+    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return validator
 
 
 @cache

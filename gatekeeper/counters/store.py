@@ -39,8 +39,8 @@ class Call:
 class Store:
     """A pipelined runner of gatekeeper's scripts and reads against one Redis."""
 
-    def __init__(self, client: aioredis.Redis, *, cluster: bool = False):
-        self.client = client
+    def __init__(self, client: aioredis.Redis | Any, *, cluster: bool = False):
+        self.client: Any = client  # redis.asyncio.Redis, or RedisCluster when ``cluster``
         self.cluster = cluster
         self.sources = {name: _script_source(name) for name in SCRIPTS}
         self.shas: dict[str, str] = {}
@@ -56,7 +56,7 @@ class Store:
                 decode_responses=True, socket_timeout=timeout,
                 socket_connect_timeout=timeout,
             )
-            return cls(cluster_client, cluster=True)  # type: ignore[arg-type]
+            return cls(cluster_client, cluster=True)
         client = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=timeout,
             socket_connect_timeout=timeout, health_check_interval=0,
@@ -75,10 +75,8 @@ class Store:
     async def load_scripts(self) -> None:
         try:
             for name, source in self.sources.items():
-                if self.cluster:
-                    self.shas[name] = await self.client.script_load(source)  # all primaries
-                else:
-                    self.shas[name] = await self.client.script_load(source)
+                # (on a cluster, SCRIPT LOAD goes to every primary)
+                self.shas[name] = await self.client.script_load(source)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
@@ -126,7 +124,8 @@ class Store:
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
                 pipe.execute_command(*command)
-            return await pipe.execute(raise_on_error=False)  # type: ignore[no-any-return]
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+            return answers
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:

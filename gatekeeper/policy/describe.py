@@ -66,7 +66,8 @@ def describe(pack: Pack) -> str:
         if rule.shadow:
             flags.append("SHADOW (reported, never blocks)")
         if rule.effective_from or rule.effective_until:
-            flags.append(f"in force {rule.effective_from or '...'} to {rule.effective_until or '...'}")
+            start, end = rule.effective_from or "...", rule.effective_until or "..."
+            flags.append(f"in force {start} to {end}")
         scope = []
         if rule.channels:
             scope.append("channels " + ", ".join(sorted(rule.channels)))

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
 
-    async def until_done(step: Callable[[], Awaitable[list[Outgoing]]], what: str
+    async def until_done(step: Callable[..., Awaitable[list[Outgoing]]], what: str
                          ) -> list[Outgoing]:
         """Run ``step`` until Redis answers; pause (fail closed) meanwhile."""
         delay = 0.1
@@ -115,9 +116,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             started = time.perf_counter()
             batch = incoming(events)
-            outputs = await until_done(
-                lambda batch=batch: process_requests(gate, batch, datetime.now(UTC), signing_key),
-                "requests")
+            outputs = await until_done(partial(_decide_now, gate, batch, signing_key),
+                                       "requests")
             await send_all(outputs)
             metrics.BATCH.observe(len(batch))
             metrics.LATENCY.observe(time.perf_counter() - started)
@@ -127,7 +127,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     async def debtor_events(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             batch = incoming(events)
-            rejected = await until_done(lambda batch=batch: process_events(gate, batch), "events")
+            rejected = await until_done(partial(process_events, gate, batch), "events")
             await send_all(rejected)
             metrics.INVALID.labels("events").inc(len(rejected))
 
@@ -135,18 +135,23 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     async def outcomes(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             batch = incoming(events)
-            rejected = await until_done(lambda batch=batch: process_outcomes(gate, batch),
-                                        "outcomes")
+            rejected = await until_done(partial(process_outcomes, gate, batch), "outcomes")
             await send_all(rejected)
             metrics.INVALID.labels("outcomes").inc(len(rejected))
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:
         await until_done(_load(store), "startup")
         log.info("gatekeeper ready: policy %s, topics %s", policy.version,
                  ", ".join(settings.topics.values()))
 
     return app
+
+
+async def _decide_now(gate: Gate, batch: Sequence[Incoming], signing_key: bytes | None
+                      ) -> list[Outgoing]:
+    """Decide a batch at the wall-clock time of this attempt (a retry takes a new time)."""
+    return await process_requests(gate, batch, datetime.now(UTC), signing_key)
 
 
 def _load(store: Store) -> Callable[[], Awaitable[list[Outgoing]]]:

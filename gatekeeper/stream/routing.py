@@ -10,7 +10,6 @@ import orjson
 from gatekeeper.errors import InvalidInput
 from gatekeeper.signing import sign
 
-
 MAX_RAW = 64 * 1024
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from redis.cluster import RedisCluster
-
 from test_store import (  # noqa: F401 - collected here again, with the cluster's redis_url
     test_a_plan_made_from_stale_state_is_replanned,
     test_a_replayed_request_gets_the_same_decision_and_counts_once,
