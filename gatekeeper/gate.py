@@ -2,16 +2,24 @@
 
 Shared by the worker and ``simulate``: both pass the time (the worker the wall clock,
 simulate each line's timestamp) and get the same planning, the same Lua and the same
-verdicts. Round trips per batch: one read (state and earlier decisions), one decide, and
-one store for decisions the decide script could not record itself (blocked ones).
+verdicts.
+
+One round trip per batch: the plans are made from the debtor states this gate last saw
+(cached, with their versions), and ``decide.lua`` checks each version as it counts. A
+request whose debtor's state changed (or was never seen) comes back ``stale`` with the
+current state, is re-planned and sent again: a second round trip, for those alone.
+The script records every outcome under the request id (status, time, counts, static
+reasons); a replay rebuilds the same decision from that record.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,14 +27,24 @@ import orjson
 from gatekeeper.counters.keys import Hasher, counters_key, record_key, rule_code, state_key
 from gatekeeper.counters.store import Call, Store
 from gatekeeper.errors import InvalidInput, StoreUnavailable
-from gatekeeper.model import OUTCOMES, ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.model import (
+    OUTCOMES,
+    ContactOutcome,
+    ContactRequest,
+    DebtorEvent,
+    DebtorState,
+    Reason,
+)
 from gatekeeper.plan import Plan, make_plan
 from gatekeeper.policy.model import Policy
 from gatekeeper.state import event_fields, outcome_fields, state_from_hash
-from gatekeeper.verdict import StoreResult, allowed_decision, decide
+from gatekeeper.verdict import StoreResult, decide
 
 MAX_REPLANS = 5
 DAY = 86400
+STATE_CACHE = 200_000
+EMPTY = DebtorState()
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,66 +61,59 @@ class Gate:
         self.ttls = ttls or Ttls()
         self.counters_ttl = (policy.max_window_days + 2) * DAY
         self._settle_codes = _settle_codes(policy)
+        self._states: OrderedDict[str, DebtorState] = OrderedDict()
+
+    def _state(self, debtor_id: str) -> DebtorState:
+        """The state last seen for a debtor (empty, version 0, when never seen)."""
+        state = self._states.get(debtor_id)
+        if state is None:
+            return EMPTY
+        self._states.move_to_end(debtor_id)
+        return state
+
+    def _remember(self, debtor_id: str, state: DebtorState) -> None:
+        self._states[debtor_id] = state
+        self._states.move_to_end(debtor_id)
+        while len(self._states) > STATE_CACHE:
+            self._states.popitem(last=False)
 
     async def decide(self, requests: Sequence[ContactRequest], now: datetime
                      ) -> list[dict[str, Any] | InvalidInput]:
         """Decide every request, in order. Idempotent by request id: a request seen before
         gets its recorded decision; an id reused with other content is invalid input."""
-        if not requests:
-            return []
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # recorded to the ms
         hashes = [content_hash(r) for r in requests]
-        debtors = list(dict.fromkeys(r.debtor_id for r in requests))
-        answers = await self.store.read(
-            [("HGETALL", state_key(d)) for d in debtors]
-            + [("HMGET", record_key(r.debtor_id, r.request_id), "d", "h") for r in requests])
-        states = {d: state_from_hash(a) for d, a in zip(debtors, answers, strict=False)}
-        decisions: list[dict[str, Any] | None] = [None] * len(requests)
-        recorded: list[str | None] = [None] * len(requests)
-        for i, (stored, stored_hash) in enumerate(answers[len(debtors):]):
-            if stored:
-                decisions[i], recorded[i] = orjson.loads(stored), stored_hash or ""
-
-        todo = [i for i, d in enumerate(decisions) if d is None]
-        plans: dict[int, Plan] = {}
+        out: list[dict[str, Any] | InvalidInput | None] = [None] * len(requests)
+        todo = list(range(len(requests)))
         for _ in range(MAX_REPLANS):
-            for i in todo:
-                plans[i] = make_plan(requests[i], self.policy, states[requests[i].debtor_id],
-                                     now, self.hasher)
+            if not todo:
+                break
+            plans = {i: make_plan(requests[i], self.policy, self._state(requests[i].debtor_id),
+                                  now, self.hasher) for i in todo}
             results = await self.store.run([self._decide_call(plans[i], hashes[i])
                                             for i in todo])
             stale = []
             for i, result in zip(todo, results, strict=True):
-                if result[0] == "stale":
+                kind = result[0]
+                if kind == "stale":
+                    fields = dict(zip(result[2::2], result[3::2], strict=True))
+                    self._remember(requests[i].debtor_id, state_from_hash(fields))
                     stale.append(i)
-                elif result[0] == "replay":
-                    decisions[i], recorded[i] = orjson.loads(result[1]), result[2]
+                elif kind == "replay":
+                    out[i] = self._replay(requests[i], result, hashes[i])
                 else:
-                    decisions[i] = self._verdict(plans[i], result)
-            if not stale:
-                break
-            fresh = list(dict.fromkeys(requests[i].debtor_id for i in stale))
-            rows = await self.store.read([("HGETALL", state_key(d)) for d in fresh])
-            states.update({d: state_from_hash(a) for d, a in zip(fresh, rows, strict=True)})
+                    out[i] = self._verdict(plans[i], result)
             todo = stale
-        else:
+        if todo:
             raise StoreUnavailable("debtor state keeps changing under the decision")
-
-        await self._record(requests, decisions, plans, hashes, recorded)
-        out: list[dict[str, Any] | InvalidInput] = []
-        for decision, stored_hash, wanted in zip(decisions, recorded, hashes, strict=True):
-            assert decision is not None
-            if stored_hash is not None and stored_hash and stored_hash != wanted:
-                out.append(InvalidInput(
-                    f"request_id {decision['request_id']!r} was decided before for other "
-                    "content; a request id must not be reused", field="request_id",
-                    expected="a new request id, or the same request unchanged",
-                    found=decision["request_id"]))
-            else:
-                out.append(decision)
-        return out
+        return [d for d in out if d is not None]
 
     def _decide_call(self, plan: Plan, payload_hash: str) -> Call:
         request = plan.request
+        static = ""
+        if plan.blocking or plan.shadow:
+            static = orjson.dumps({"b": [r.as_dict() for r in plan.blocking],
+                                   "s": [r.as_dict() for r in plan.shadow]}).decode()
         args: list[Any] = [
             plan.state_version,
             "check" if plan.statically_blocked else "decide",
@@ -110,51 +121,48 @@ class Gate:
             plan.spacing[1] if plan.spacing else 0,
             self.counters_ttl,
             self.ttls.decision_seconds,
-            orjson.dumps(allowed_decision(plan)).decode(),
             payload_hash,
+            static,
             len(plan.checks),
         ]
         prune: list[str] = []
         for check in plan.checks:
             args += [check.limit, 0 if check.shadow else 1, len(check.fields), *check.fields]
-            prune += _stale_fields(check.increment, check.period, len(check.fields))
+            if not plan.statically_blocked:
+                prune += _stale_fields(check.increment, check.period, len(check.fields))
         args += [len(prune), *prune]
         return Call("decide", [counters_key(request.debtor_id),
                                record_key(request.debtor_id, request.request_id),
                                state_key(request.debtor_id)], args)
 
     def _verdict(self, plan: Plan, result: list[Any]) -> dict[str, Any]:
-        counts, at = [], 2
-        for check in plan.checks:
-            counts.append(tuple(int(c) for c in result[at:at + len(check.fields)]))
-            at += len(check.fields)
         last = float(result[1]) if result[1] else None
-        status = str(result[0])
-        decision = decide(plan, StoreResult(status, tuple(counts), last))
-        decision["_status"] = status
-        return decision
+        return decide(plan, StoreResult(str(result[0]), _split(plan, result[2:]), last))
 
-    async def _record(self, requests: Sequence[ContactRequest],
-                      decisions: list[dict[str, Any] | None], plans: dict[int, Plan],
-                      hashes: list[str], recorded: list[str | None]) -> None:
-        """Record what the decide script did not: blocked decisions (kept if another
-        worker recorded one first) and allowed ones whose shadow list grew."""
-        calls, where = [], []
-        for i, decision in enumerate(decisions):
-            if decision is None or "_status" not in decision:
-                continue
-            status = decision.pop("_status")
-            if status == "allowed" and decision == allowed_decision(plans[i]):
-                continue
-            mode = "replace" if status == "allowed" else "keep"
-            request = requests[i]
-            calls.append(Call("store_decision", [record_key(request.debtor_id,
-                                                            request.request_id)],
-                              [orjson.dumps(decision).decode(), self.ttls.decision_seconds,
-                               mode, hashes[i]]))
-            where.append(i)
-        for i, (stored, stored_hash) in zip(where, await self.store.run(calls), strict=True):
-            decisions[i], recorded[i] = orjson.loads(stored), stored_hash
+    def _replay(self, request: ContactRequest, result: list[Any], wanted_hash: str
+                ) -> dict[str, Any] | InvalidInput:
+        """Rebuild a recorded decision: the plan at the recorded time, with the recorded
+        static reasons, counts and last contact, gives the same verdict again."""
+        _, status, when, counts, last, static, stored_hash = result
+        if stored_hash and stored_hash != wanted_hash:
+            return InvalidInput(
+                f"request_id {request.request_id!r} was decided before for other content; "
+                "a request id must not be reused", field="request_id",
+                expected="a new request id, or the same request unchanged",
+                found=request.request_id)
+        plan = make_plan(request, self.policy, self._state(request.debtor_id),
+                         _from_millis(when), self.hasher)
+        reasons = orjson.loads(static) if static else {"b": [], "s": []}
+        plan = dataclasses.replace(plan, blocking=tuple(Reason(**r) for r in reasons["b"]),
+                                   shadow=tuple(Reason(**r) for r in reasons["s"]))
+        numbers = [int(c) for c in counts.split()] if counts else []
+        if len(numbers) != sum(len(c.fields) for c in plan.checks):
+            numbers = [0] * sum(len(c.fields) for c in plan.checks)  # the policy changed
+        word = "allowed" if status == "a" else "blocked"
+        decision = decide(plan, StoreResult(word, _split(plan, numbers),
+                                            float(last) if last else None))
+        decision["decision"] = word  # what was recorded stands
+        return decision
 
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
         calls = []
@@ -182,6 +190,21 @@ class Gate:
         for name, value in fields:
             args += [name, value]
         return Call("apply_state", [state_key(debtor_id)], args)
+
+
+def _from_millis(text: str) -> datetime:
+    """The recorded evaluation time ("<seconds>.<3 digits>"), exactly."""
+    seconds, _, fraction = text.partition(".")
+    return EPOCH + timedelta(seconds=int(seconds), milliseconds=int(fraction.ljust(3, "0")[:3]))
+
+
+def _split(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
+    """The flat list of field counts, cut per check."""
+    out, at = [], 0
+    for check in plan.checks:
+        out.append(tuple(int(c) for c in counts[at:at + len(check.fields)]))
+        at += len(check.fields)
+    return tuple(out)
 
 
 def content_hash(request: ContactRequest) -> str:

@@ -9,7 +9,7 @@ reason, and finds ``retry_at``: the first instant at which every time-based rule
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +23,9 @@ from gatekeeper.timeutil import format_utc, from_epoch
 class StoreResult:
     """What the decision script answered for one request."""
 
-    status: str  # allowed | blocked | replay | checked
+    status: str  # allowed | blocked (the verdict does not depend on it: counts decide)
     counts: tuple[tuple[int, ...], ...] = ()
     last_contact: float | None = None
-    stored: dict[str, Any] | None = field(default=None)
 
 
 def decision_id(request_id: str, evaluated_at: str, policy: str) -> str:
@@ -48,11 +47,6 @@ def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetim
         "evaluated_at": evaluated_at,
         "shadow": [r.as_dict() for r in shadow],  # last: the store may append to it
     }
-
-
-def allowed_decision(plan: Plan) -> dict[str, Any]:
-    """The decision if every counter passes; prepared before the store is asked."""
-    return skeleton(plan, "allowed", [], None, list(plan.shadow))
 
 
 def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason:
@@ -79,8 +73,6 @@ def spacing_reason(plan: Plan, last_contact: float) -> tuple[Reason, datetime]:
 
 
 def decide(plan: Plan, result: StoreResult) -> dict[str, Any]:
-    if result.status == "replay" and result.stored is not None:
-        return result.stored
     reasons = list(plan.blocking)
     shadow = list(plan.shadow)
     constraints: list[Any] = list(plan.constraints)

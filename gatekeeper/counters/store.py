@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatekeeper.errors import StoreUnavailable
 
-SCRIPTS = ("decide", "store_decision", "apply_state", "settle")
+SCRIPTS = ("decide", "apply_state", "settle")
 
 
 def _script_source(name: str) -> str:

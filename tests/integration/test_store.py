@@ -222,3 +222,17 @@ def test_every_key_of_a_debtor_shares_one_hash_tag(debtor: str) -> None:
 
     keys = [counters_key(debtor), state_key(debtor), record_key(debtor, "r{1}")]
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+async def test_a_replay_rebuilds_the_identical_decision(redis_url: str) -> None:
+    from datetime import timedelta
+
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    odd = NOON + timedelta(microseconds=123_456)
+    first = await gate.decide([req(1), req(2), req(3, channel="sms")], odd)
+    fresh = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)  # no cache
+    again = await fresh.decide([req(1), req(2), req(3, channel="sms")], odd + timedelta(hours=1))
+    assert again == first
+    assert [d["decision"] for d in first] == ["allowed", "blocked", "blocked"]
+    await gate.store.close()
+    await fresh.store.close()

@@ -6,7 +6,7 @@ from builders import CONTENT, plan, request
 
 from gatekeeper.policy.load import parse_pack
 from gatekeeper.policy.model import Policy
-from gatekeeper.verdict import StoreResult, allowed_decision, decide
+from gatekeeper.verdict import StoreResult, decide
 
 NOON_NY = "2026-03-02T17:00:00Z"
 
@@ -14,8 +14,8 @@ NOON_NY = "2026-03-02T17:00:00Z"
 def test_allowed_when_every_counter_is_below_its_limit() -> None:
     p = plan(request(), NOON_NY)
     decision = decide(p, StoreResult("allowed", ((0,),)))
-    assert decision == allowed_decision(p)
     assert decision["decision"] == "allowed" and decision["reasons"] == []
+    assert decision["retry_at"] is None and decision["shadow"] == []
     assert decision["policy"].startswith("default@")
     assert decision["evaluated_at"] == NOON_NY
 
@@ -114,10 +114,3 @@ def test_shadow_rules_report_but_never_block() -> None:
     decision = decide(p, StoreResult("allowed", ((0,) * 7, (5,))))
     assert decision["decision"] == "allowed"
     assert [s["rule"] for s in decision["shadow"]] == ["rolling/watch"]
-    assert decision != allowed_decision(p)  # the store is asked to record the shadow list
-
-
-def test_replays_return_the_recorded_decision_untouched() -> None:
-    p = plan(request(), NOON_NY)
-    recorded = {"decision": "allowed", "decision_id": "x"}
-    assert decide(p, StoreResult("replay", stored=recorded)) is recorded

@@ -1,7 +1,8 @@
 -- settle.lua: settle an allowed request's reservation with its outcome, once.
 --
 -- KEYS[1]  gk:{d}:c             counters hash
--- KEYS[2]  gk:{d}:r:<request>   decision record: "i" -> counted fields, "s" -> outcome
+-- KEYS[2]  gk:{d}:r:<request>   decision record: "i" -> counted fields, "o" -> the outcome
+--                               that settled it (see decide.lua for the other fields)
 -- ARGV[1]  the outcome (not_connected, no_answer, voicemail, conversation, delivered, failed)
 -- ARGV[2]  number of rule codes N; then N rule codes whose counts this outcome releases
 --
@@ -11,7 +12,7 @@ local fields = redis.call('HGET', KEYS[2], 'i')
 if not fields then
   return {'unknown'}
 end
-local previous = redis.call('HGET', KEYS[2], 's')
+local previous = redis.call('HGET', KEYS[2], 'o')
 if previous then
   return {'settled', previous}
 end
@@ -30,5 +31,5 @@ for field in string.gmatch(fields, '%S+') do
     out[#out + 1] = field
   end
 end
-redis.call('HSET', KEYS[2], 's', ARGV[1])
+redis.call('HSET', KEYS[2], 'o', ARGV[1])
 return out
