@@ -236,3 +236,21 @@ async def test_a_replay_rebuilds_the_identical_decision(redis_url: str) -> None:
     assert [d["decision"] for d in first] == ["allowed", "blocked", "blocked"]
     await gate.store.close()
     await fresh.store.close()
+
+
+async def test_a_batch_costs_one_round_trip_once_states_are_known(redis_url: str) -> None:
+    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    batch = [req(i, debtor_id=f"d{i}") for i in range(50)]
+    before = gate.store.round_trips
+    await gate.decide(batch, NOON)  # no debtor has state: one round trip
+    assert gate.store.round_trips - before == 1
+    await gate.apply_events([parse_event(orjson.dumps({
+        "event_id": f"e{i}", "debtor_id": f"d{i}", "type": "hardship", "data": {"on": True},
+        "occurred_at": "2026-03-01T00:00:00Z"})) for i in range(10)])
+    before = gate.store.round_trips
+    await gate.decide([req(100 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
+    assert gate.store.round_trips - before == 2  # ten states changed: those go twice
+    before = gate.store.round_trips
+    await gate.decide([req(200 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
+    assert gate.store.round_trips - before == 1  # now known
+    await gate.store.close()
