@@ -32,25 +32,25 @@ NON_GEOGRAPHIC = frozenset({
 })
 
 
-@lru_cache(maxsize=65536)
-def non_geographic(number: str) -> bool:
-    """A toll-free, premium, shared-cost or personal number: its area code locates nobody."""
+@lru_cache(maxsize=262144)
+def phone_facts(number: str) -> tuple[tuple[str, ...], bool]:
+    """One parse of an E.164 number: the IANA zones of its area (as far as the numbering
+    plan tells), and whether it is non-geographic (toll-free, premium, shared-cost,
+    personal: its area code locates nobody)."""
     try:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
-
-
-@lru_cache(maxsize=65536)
-def phone_zones(number: str) -> tuple[str, ...]:
-    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return ()
+        return (), False
     zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
-    return tuple(zones[:MAX_PHONE_ZONES])
+    return tuple(zones[:MAX_PHONE_ZONES]), phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
+
+
+def phone_zones(number: str) -> tuple[str, ...]:
+    return phone_facts(number)[0]
+
+
+def non_geographic(number: str) -> bool:
+    return phone_facts(number)[1]
 
 
 def candidate_zones(channel: str, destination: str,
@@ -66,8 +66,9 @@ def candidate_zones(channel: str, destination: str,
     for name in (request_zone, profile_zone):
         if name and name not in names:
             names.append(name)
-    if channel in PHONE_CHANNELS and not (names and non_geographic(destination)):
-        for name in phone_zones(destination):
+    if channel in PHONE_CHANNELS:
+        zones, toll_free = phone_facts(destination)
+        for name in () if (names and toll_free) else zones:
             if name not in names:
                 names.append(name)
     return tuple(names)

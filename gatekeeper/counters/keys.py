@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 PREFIX = "gk:"
 
@@ -47,15 +48,23 @@ class Hasher:
 
     def __init__(self, key: bytes):
         self._key = key
+        self._destinations = lru_cache(maxsize=262144)(self._destination)
+        self._values = lru_cache(maxsize=262144)(self._value)
 
     def __repr__(self) -> str:
         return "Hasher(<key hidden>)"
 
     def destination(self, channel: str, destination: str) -> str:
+        return self._destinations(channel, destination)
+
+    def value(self, text: str) -> str:
+        return self._values(text)
+
+    def _destination(self, channel: str, destination: str) -> str:
         normal = destination.strip().lower() if channel == "email" else destination.strip()
         kind = "phone" if channel in ("call", "sms") else channel
         digest = hmac.new(self._key, f"{kind}:{normal}".encode(), hashlib.sha256)
         return digest.hexdigest()[:16]
 
-    def value(self, text: str) -> str:
+    def _value(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]
