@@ -123,21 +123,22 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             metrics.LATENCY.observe(time.perf_counter() - started)
             _count(outputs, batch)
 
-    @app.agent(topics["events"], concurrency=1)
-    async def debtor_events(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            batch = incoming(events)
-            rejected = await until_done(partial(process_events, gate, batch), "events")
-            await send_all(rejected)
-            metrics.INVALID.labels("events").inc(len(rejected))
+    def control_agent(kind: str,
+                      step: Callable[[Gate, Sequence[Incoming]], Awaitable[list[Outgoing]]]
+                      ) -> None:
+        """An agent for a control topic (events, outcomes): apply, dead-letter the rest."""
+        async def agent(stream: Any) -> None:
+            async for events in stream.take_events(settings.batch_size,
+                                                   within=settings.batch_within):
+                batch = incoming(events)
+                rejected = await until_done(partial(step, gate, batch), kind)
+                await send_all(rejected)
+                metrics.INVALID.labels(kind).inc(len(rejected))
 
-    @app.agent(topics["outcomes"], concurrency=1)
-    async def outcomes(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            batch = incoming(events)
-            rejected = await until_done(partial(process_outcomes, gate, batch), "outcomes")
-            await send_all(rejected)
-            metrics.INVALID.labels("outcomes").inc(len(rejected))
+        app.agent(topics[kind], name=f"gatekeeper.{kind}", concurrency=1)(agent)
+
+    control_agent("events", process_events)
+    control_agent("outcomes", process_outcomes)
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:

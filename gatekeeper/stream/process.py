@@ -7,17 +7,19 @@ propagate as ``StoreUnavailable`` (nothing is emitted for the batch; the caller 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
-from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.model import ContactRequest
 from gatekeeper.stream import routing
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.validate import parse_event, parse_outcome, parse_request
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
@@ -45,24 +47,27 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
 
 async def process_events(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
     """Apply debtor events; invalid ones are returned for the dead-letter topic."""
-    events: list[DebtorEvent] = []
-    rejected: list[Outgoing] = []
-    for message in batch:
-        try:
-            events.append(parse_event(message.value))  # type: ignore[arg-type]
-        except InvalidInput as error:
-            rejected.append(routing.invalid(message, error))
+    events, rejected = _parse_all(batch, parse_event)
     await gate.apply_events(events)
     return rejected
 
 
 async def process_outcomes(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
-    outcomes: list[ContactOutcome] = []
+    """Settle reservations with outcomes; invalid ones are returned for the dead letters."""
+    outcomes, rejected = _parse_all(batch, parse_outcome)
+    await gate.apply_outcomes(outcomes)
+    return rejected
+
+
+def _parse_all(batch: Sequence[Incoming], parse: Callable[[bytes], T]
+               ) -> tuple[list[T], list[Outgoing]]:
+    parsed: list[T] = []
     rejected: list[Outgoing] = []
     for message in batch:
         try:
-            outcomes.append(parse_outcome(message.value))  # type: ignore[arg-type]
+            parsed.append(parse(message.value))  # type: ignore[arg-type]
         except InvalidInput as error:
+            log.info("invalid message at %s[%d]@%d: %s", message.topic, message.partition,
+                     message.offset, error.message)
             rejected.append(routing.invalid(message, error))
-    await gate.apply_outcomes(outcomes)
-    return rejected
+    return parsed, rejected

@@ -209,3 +209,40 @@ async def test_a_redis_outage_pauses_forwarding_and_loses_nothing(
             assert "paused" in worker.log_text()
         finally:
             worker.stop()
+
+
+async def test_events_and_outcomes_topics_drive_state(
+        worker: WorkerProcess, create_topics, topic_prefix: str, bootstrap: str,
+        redis_url: str) -> None:
+    import redis
+
+    from gatekeeper.counters.keys import record_key
+
+    await create_topics("contact.requests", "debtor.events", "contact.outcomes", *OUTPUTS,
+                        partitions=2)
+    worker.start()
+    now = datetime.now(UTC).isoformat()
+    opt_out = {"event_id": "e1", "debtor_id": "debtor-7", "type": "opt_out", "channel": "call",
+               "occurred_at": now}
+    await produce(bootstrap, topic_prefix + "debtor.events",
+                  [(b"debtor-7", orjson.dumps(opt_out)), (b"debtor-7", b"{broken")])
+    await asyncio.sleep(2)  # the events agent applies them
+    await produce(bootstrap, topic_prefix + "contact.requests",
+                  [(b"debtor-7", orjson.dumps(request(1, 7))),
+                   (b"debtor-8", orjson.dumps(request(2, 8)))])
+    found = await read_outputs(bootstrap, topic_prefix, 3, timeout=60)
+    (blocked,) = found["contact.review"]
+    assert orjson.loads(blocked.value)["decision"]["reasons"][0]["rule"] == "caps/opt-outs"
+    (dead,) = found["contact.invalid"]
+    assert orjson.loads(dead.value)["source"]["topic"].endswith("debtor.events")
+    assert len(found["contact.allowed"]) == 1
+
+    outcome = {"request_id": "req-2", "debtor_id": "debtor-8", "outcome": "no_answer",
+               "occurred_at": now}
+    await produce(bootstrap, topic_prefix + "contact.outcomes",
+                  [(b"debtor-8", orjson.dumps(outcome))])
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not client.hget(record_key("debtor-8", "req-2"), "o"):
+        await asyncio.sleep(0.2)
+    assert client.hget(record_key("debtor-8", "req-2"), "o") == "no_answer"
