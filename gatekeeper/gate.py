@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gatekeeper.counters.keys import Hasher, counters_key, record_key, rule_code, state_key
+from gatekeeper.counters.keys import Hasher, counters_key, rule_code, state_key
 from gatekeeper.counters.store import Call, Store
 from gatekeeper.errors import InvalidInput, StoreUnavailable
 from gatekeeper.model import (
@@ -61,6 +61,7 @@ class Gate:
         self.ttls = ttls or Ttls()
         self.counters_ttl = (policy.max_window_days + 2) * DAY
         self._settle_codes = _settle_codes(policy)
+        self._rules = {rule_code(r.name): r for pack in policy.packs for r in pack.rules}
         self._states: OrderedDict[str, DebtorState] = OrderedDict()
 
     def _state(self, debtor_id: str) -> DebtorState:
@@ -100,7 +101,7 @@ class Gate:
                     self._remember(requests[i].debtor_id, state_from_hash(fields))
                     stale.append(i)
                 elif kind == "replay":
-                    out[i] = self._replay(requests[i], result, hashes[i])
+                    out[i] = self._replay(requests[i], result[1], hashes[i])
                 else:
                     out[i] = self._verdict(plans[i], result)
             todo = stale
@@ -108,43 +109,49 @@ class Gate:
             raise StoreUnavailable("debtor state keeps changing under the decision")
         return [d for d in out if d is not None]
 
+    def _generation(self, when: datetime) -> int:
+        return int(when.timestamp()) // self.ttls.decision_seconds
+
     def _decide_call(self, plan: Plan, payload_hash: str) -> Call:
         request = plan.request
-        static = ""
-        if plan.blocking or plan.shadow:
-            static = orjson.dumps({"b": [r.as_dict() for r in plan.blocking],
-                                   "s": [r.as_dict() for r in plan.shadow]}).decode()
+        rules = ",".join(rule_code(r.rule) for r in plan.blocking) or "-"
+        # a record lives until its generation has passed twice: one to two decision TTLs
+        generation = self._generation(plan.now)
+        record_ttl = (generation + 2) * self.ttls.decision_seconds - int(plan.now.timestamp())
         args: list[Any] = [
             plan.state_version,
             "check" if plan.statically_blocked else "decide",
             f"{plan.now.timestamp():.3f}",
             plan.spacing[1] if plan.spacing else 0,
             self.counters_ttl,
-            self.ttls.decision_seconds,
+            record_ttl,
+            generation,
+            request.request_id,
             payload_hash,
-            static,
+            rules,
             len(plan.checks),
         ]
         prune: list[str] = []
         for check in plan.checks:
-            args += [check.limit, 0 if check.shadow else 1, len(check.fields), *check.fields]
+            releasable = 1 if check.rule.params.get("counts") else 0
+            args += [check.limit, 0 if check.shadow else 1, releasable, len(check.fields),
+                     *check.fields]
             if not plan.statically_blocked:
                 prune += _stale_fields(check.increment, check.period, len(check.fields))
         args += [len(prune), *prune]
-        return Call("decide", [counters_key(request.debtor_id),
-                               record_key(request.debtor_id, request.request_id),
-                               state_key(request.debtor_id)], args)
+        return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)],
+                    args)
 
     def _verdict(self, plan: Plan, result: list[Any]) -> dict[str, Any]:
         last = float(result[1]) if result[1] else None
         return decide(plan, StoreResult(str(result[0]), _split(plan, result[2:]), last))
 
-    def _replay(self, request: ContactRequest, result: list[Any], wanted_hash: str
+    def _replay(self, request: ContactRequest, record: str, wanted_hash: str
                 ) -> dict[str, Any] | InvalidInput:
         """Rebuild a recorded decision: the plan at the recorded time, with the recorded
-        static reasons, counts and last contact, gives the same verdict again."""
-        _, status, when, counts, last, static, stored_hash = result
-        if stored_hash and stored_hash != wanted_hash:
+        counts, last contact and blocking rules, gives the same verdict again."""
+        status, when, stored_hash, counts, last, rules = record.split(" ")[:6]
+        if stored_hash != wanted_hash:
             return InvalidInput(
                 f"request_id {request.request_id!r} was decided before for other content; "
                 "a request id must not be reused", field="request_id",
@@ -152,17 +159,34 @@ class Gate:
                 found=request.request_id)
         plan = make_plan(request, self.policy, self._state(request.debtor_id),
                          _from_millis(when), self.hasher)
-        reasons = orjson.loads(static) if static else {"b": [], "s": []}
-        plan = dataclasses.replace(plan, blocking=tuple(Reason(**r) for r in reasons["b"]),
-                                   shadow=tuple(Reason(**r) for r in reasons["s"]))
-        numbers = [int(c) for c in counts.split()] if counts else []
+        plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, rules))
+        numbers = [int(c) for c in counts.split(",")] if counts != "-" else []
         if len(numbers) != sum(len(c.fields) for c in plan.checks):
             numbers = [0] * sum(len(c.fields) for c in plan.checks)  # the policy changed
         word = "allowed" if status == "a" else "blocked"
         decision = decide(plan, StoreResult(word, _split(plan, numbers),
-                                            float(last) if last else None))
+                                            float(last) if last != "-" else None))
         decision["decision"] = word  # what was recorded stands
         return decision
+
+    def _recorded_reasons(self, plan: Plan, rules: str) -> tuple[Reason, ...]:
+        """The static reasons of the first decision, by rule; the re-made plan words them,
+        unless the debtor's state has changed so much that it no longer finds them."""
+        if rules == "-":
+            return ()
+        found = {rule_code(r.rule): r for r in plan.blocking}
+        reasons = []
+        for code in rules.split(","):
+            if code in found:
+                reasons.append(found[code])
+                continue
+            rule = self._rules.get(code)
+            name = rule.name if rule else f"unknown/{code}"
+            reasons.append(Reason(rule=name, kind=rule.kind if rule else "unknown",
+                                  message="blocked when first decided; the debtor's state "
+                                          "has changed since",
+                                  citation=rule.citation if rule else None))
+        return tuple(reasons)
 
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
         calls = []
@@ -172,13 +196,16 @@ class Gate:
                 calls.append(self._state_call(event.debtor_id, event.occurred_at, fields))
         await self.store.run(calls)
 
-    async def apply_outcomes(self, outcomes: Sequence[ContactOutcome]) -> list[Any]:
+    async def apply_outcomes(self, outcomes: Sequence[ContactOutcome], now: datetime
+                             ) -> list[Any]:
+        """Settle each outcome's reservation (records are looked up at ``now``) and start
+        cool-downs from conversations."""
         calls = []
         for outcome in outcomes:
             codes = self._settle_codes.get(outcome.outcome, ())
-            calls.append(Call("settle", [counters_key(outcome.debtor_id),
-                                         record_key(outcome.debtor_id, outcome.request_id)],
-                              [outcome.outcome, len(codes), *codes]))
+            calls.append(Call("settle", [counters_key(outcome.debtor_id)],
+                              [self._generation(now), outcome.request_id, outcome.outcome,
+                               len(codes), *codes]))
             fields = outcome_fields(outcome)
             if fields:
                 calls.append(self._state_call(outcome.debtor_id, outcome.occurred_at, fields))
@@ -210,7 +237,7 @@ def _split(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
 def content_hash(request: ContactRequest) -> str:
     """A hash of the request's content, independent of key order and spacing."""
     canonical = orjson.dumps(request.raw, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()[:16]
+    return hashlib.sha256(canonical).hexdigest()[:10]
 
 
 def _settle_codes(policy: Policy) -> dict[str, tuple[str, ...]]:

@@ -94,7 +94,8 @@ async def simulate(lines: Iterator[tuple[int, dict[str, Any] | InvalidInput]],
                 await gate.apply_events([event_from_dict(data)])
                 continue
             else:
-                await gate.apply_outcomes([outcome_from_dict(data)])
+                outcome = outcome_from_dict(data)
+                await gate.apply_outcomes([outcome], outcome.occurred_at)
                 continue
         except InvalidInput as error:
             if kind != "request":

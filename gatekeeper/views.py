@@ -37,11 +37,15 @@ async def show_debtor(settings: Settings, debtor_id: str) -> str:
         lines.append("  inconvenient: " + ", ".join(f"{w.start}-{w.end}" for w in
                                                      state.inconvenient))
     lines.append("  counters (rule|scope|period = count):" if counters else "  counters: none")
+    records = 0
     for name in sorted(counters):
         if name == "last":
             lines.append(f"    last contact = {format_utc(from_epoch(float(counters[name])))}")
-        else:
+        elif "|" in name:
             lines.append(f"    {name} = {counters[name]}")
+        elif name.startswith("r"):
+            records += 1
+    lines.append(f"  decisions on record (for replays and outcomes): {records}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,9 @@
 """The one key builder. Every key of a debtor starts ``gk:{<debtor>}:`` so that all of
 them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
 
-    gk:{d}:c            hash   counters: "<rule>|<scope>|<period>" -> count, "last" -> epoch
-    gk:{d}:s            hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
-    gk:{d}:r:<request>  hash   decision record: "d" -> Decision JSON, "i" -> counted fields
+    gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
+                      decision records "r<generation>:<request id>" -> record, "g"
+    gk:{d}:s   hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def state_key(debtor_id: str) -> str:
     return debtor_prefix(debtor_id) + "s"
 
 
-def record_key(debtor_id: str, request_id: str) -> str:
-    return debtor_prefix(debtor_id) + "r:" + request_id
+def record_field(generation: int, request_id: str) -> str:
+    """A decision record's field in the debtor's hash (a generation spans the decision TTL)."""
+    return f"r{generation}:{request_id}"
 
 
 def rule_code(rule_name: str) -> str:

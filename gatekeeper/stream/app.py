@@ -138,7 +138,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         app.agent(topics[kind], name=f"gatekeeper.{kind}", concurrency=1)(agent)
 
     control_agent("events", process_events)
-    control_agent("outcomes", process_outcomes)
+    control_agent("outcomes", _outcomes_now)
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:
@@ -147,6 +147,10 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
                  ", ".join(settings.topics.values()))
 
     return app
+
+
+async def _outcomes_now(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
+    return await process_outcomes(gate, batch, datetime.now(UTC))
 
 
 async def _decide_now(gate: Gate, batch: Sequence[Incoming], signing_key: bytes | None

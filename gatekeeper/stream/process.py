@@ -52,10 +52,11 @@ async def process_events(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing
     return rejected
 
 
-async def process_outcomes(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
+async def process_outcomes(gate: Gate, batch: Sequence[Incoming], now: datetime
+                           ) -> list[Outgoing]:
     """Settle reservations with outcomes; invalid ones are returned for the dead letters."""
     outcomes, rejected = _parse_all(batch, parse_outcome)
-    await gate.apply_outcomes(outcomes)
+    await gate.apply_outcomes(outcomes, now)
     return rejected
 
 

@@ -1,39 +1,47 @@
 -- decide.lua: check every counter of one contact request, count it only if all pass, and
 -- record the outcome under the request id, all in one atomic step.
 --
--- KEYS[1]  gk:{d}:c             hash of counters: "<rule>|<scope>|<period>" -> count,
---                               "last" -> epoch seconds of the last allowed contact
--- KEYS[2]  gk:{d}:r:<request>   decision record (hash):
---                                 s  "a" allowed | "b" blocked      t  evaluation time, epoch s
---                                 h  hash of the request's content  c  counts, space-separated
---                                 l  "last" as it was read           r  static reasons JSON
---                                 i  counted fields (allowed only; settle.lua releases them)
--- KEYS[3]  gk:{d}:s             debtor state; "v" is its version
+-- KEYS[1]  gk:{d}:c   the debtor's hash:
+--                       "<rule>|<scope>|<period>"  a counter
+--                       "last"                     epoch seconds of the last allowed contact
+--                       "r<gen>:<request id>"      a decision record of generation <gen>
+--                       "g"                        the newest generation written
+--                     A record is one string of space-separated words: status (a|b), time
+--                     (epoch s, 3 decimals), content hash, counts (c1,c2.. or -), last contact
+--                     (or -), blocking rule codes (r1,r2.. or -), releasable fields (f1,.. or
+--                     -), outcome (set by settle.lua, or -). Records of generations older
+--                     than the previous one are pruned when a new generation starts.
+-- KEYS[2]  gk:{d}:s   debtor state; "v" is its version
 -- ARGV[1]  state version the plan was made from ("0" when no state was known)
 -- ARGV[2]  mode: "decide" (count if every check passes) or "check" (the plan already
 --          blocks: count nothing, record the block)
--- ARGV[3]  now, epoch seconds (decimal)
+-- ARGV[3]  now, epoch seconds with 3 decimals
 -- ARGV[4]  spacing: minimum seconds since "last" (0: no spacing rule applies)
--- ARGV[5]  counters TTL, seconds (the hash expires this long after the last count)
--- ARGV[6]  record TTL, seconds
--- ARGV[7]  hash of the request's content, to tell a replay from a reused id
--- ARGV[8]  the plan's static reasons as JSON ("" when none), kept in the record
--- ARGV[9]  number of checks N; then per check: limit, blocking (1/0), K, K field names
+-- ARGV[5]  TTL for counting, seconds (the longest window and a margin)
+-- ARGV[6]  TTL for a record, seconds (until its generation has passed twice)
+-- ARGV[7]  the generation of now (epoch seconds // decision TTL)
+-- ARGV[8]  request id
+-- ARGV[9]  content hash, to tell a replay from a reused id
+-- ARGV[10] the plan's blocking rule codes, comma-separated ("-" when none)
+-- ARGV[11] number of checks N; then per check: limit, blocking (1/0), releasable (1 when an
+--          outcome may release its count), K, K field names
 -- then     M, and M fields to prune (periods that have left every window)
 --
--- Returns  {"replay", s, t, c, l, r, h}   the request id was decided before: its record
+-- Returns  {"replay", record}              the request id was decided before
 --          {"stale", version, f1, v1, ...} the state changed since the plan: here it is
 --          {status, last, c1, c2, ...}     status "allowed" | "blocked"; last = "last" or "";
 --                                          then every check's field counts, in order
-local record = redis.call('HMGET', KEYS[2], 's', 't', 'c', 'l', 'r', 'h')
-if record[1] then
-  return {'replay', record[1], record[2], record[3] or '', record[4] or '', record[5] or '',
-          record[6] or ''}
+local generation = tonumber(ARGV[7])
+local field = 'r' .. generation .. ':' .. ARGV[8]
+local record = redis.call('HGET', KEYS[1], field)
+  or redis.call('HGET', KEYS[1], 'r' .. (generation - 1) .. ':' .. ARGV[8])
+if record then
+  return {'replay', record}
 end
-local version = redis.call('HGET', KEYS[3], 'v') or '0'
+local version = redis.call('HGET', KEYS[2], 'v') or '0'
 if version ~= ARGV[1] then
   local out = {'stale', version}
-  for _, item in ipairs(redis.call('HGETALL', KEYS[3])) do
+  for _, item in ipairs(redis.call('HGETALL', KEYS[2])) do
     out[#out + 1] = item
   end
   return out
@@ -50,15 +58,17 @@ end
 local out = {'', last or ''}
 local counts = {}
 local increments = {}
-local n = tonumber(ARGV[9])
-local at = 10
+local releasable = {}
+local n = tonumber(ARGV[11])
+local at = 12
 for _ = 1, n do
   local limit = tonumber(ARGV[at])
   local blocking = ARGV[at + 1] == '1'
-  local k = tonumber(ARGV[at + 2])
+  local settled = ARGV[at + 2] == '1'
+  local k = tonumber(ARGV[at + 3])
   local fields = {}
   for j = 1, k do
-    fields[j] = ARGV[at + 2 + j]
+    fields[j] = ARGV[at + 3 + j]
   end
   local values = redis.call('HMGET', KEYS[1], unpack(fields))
   local total = 0
@@ -72,7 +82,10 @@ for _ = 1, n do
     pass = false
   end
   increments[#increments + 1] = fields[k]
-  at = at + 3 + k
+  if settled then
+    releasable[#releasable + 1] = fields[k]
+  end
+  at = at + 4 + k
 end
 
 local status = 'b'
@@ -88,15 +101,37 @@ if pass then
   if not last or tonumber(last) < now then
     redis.call('HSET', KEYS[1], 'last', ARGV[3])
   end
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
-  redis.call('HSET', KEYS[2], 'i', table.concat(increments, ' '))
+else
+  releasable = {}
 end
-redis.call('HSET', KEYS[2], 's', status, 't', ARGV[3], 'h', ARGV[7],
-           'c', table.concat(counts, ' '), 'l', last or '')
-if ARGV[8] ~= '' then
-  redis.call('HSET', KEYS[2], 'r', ARGV[8])
+
+local newest = tonumber(redis.call('HGET', KEYS[1], 'g') or '-1')
+if newest < generation then
+  -- a new generation: drop the records of those before the previous one
+  for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+    local g = string.match(name, '^r(%d+):')
+    if g and tonumber(g) < generation - 1 then
+      redis.call('HDEL', KEYS[1], name)
+    end
+  end
+  redis.call('HSET', KEYS[1], 'g', generation)
 end
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
+
+local function words(list)
+  if #list == 0 then
+    return '-'
+  end
+  return table.concat(list, ',')
+end
+redis.call('HSET', KEYS[1], field, table.concat({status, ARGV[3], ARGV[9], words(counts),
+           last or '-', ARGV[10], words(releasable), '-'}, ' '))
+local ttl = tonumber(ARGV[6])
+if pass and tonumber(ARGV[5]) > ttl then
+  ttl = tonumber(ARGV[5])
+end
+if redis.call('TTL', KEYS[1]) < ttl then
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
 if pass then
   out[1] = 'allowed'
 else
