@@ -97,8 +97,7 @@ class Gate:
             for i, result in zip(todo, results, strict=True):
                 kind = result[0]
                 if kind == "stale":
-                    fields = dict(zip(result[2::2], result[3::2], strict=True))
-                    self._remember(requests[i].debtor_id, state_from_hash(fields))
+                    self._remember(requests[i].debtor_id, state_from_hash(_pairs(result[2:])))
                     stale.append(i)
                 elif kind == "replay":
                     out[i] = self._replay(requests[i], result[1], hashes[i])
@@ -189,12 +188,16 @@ class Gate:
         return tuple(reasons)
 
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
-        calls = []
+        """Apply events to the debtors' states, and remember the states they leave (the
+        request agent of the same worker then plans from them without a second trip)."""
+        calls, debtors = [], []
         for event in events:
             fields = event_fields(event, self.hasher)
             if fields:
                 calls.append(self._state_call(event.debtor_id, event.occurred_at, fields))
-        await self.store.run(calls)
+                debtors.append(event.debtor_id)
+        for debtor_id, state in zip(debtors, await self.store.run(calls), strict=True):
+            self._remember(debtor_id, state_from_hash(_pairs(state)))
 
     async def apply_outcomes(self, outcomes: Sequence[ContactOutcome], now: datetime
                              ) -> list[Any]:
@@ -223,6 +226,13 @@ def _from_millis(text: str) -> datetime:
     """The recorded evaluation time ("<seconds>.<3 digits>"), exactly."""
     seconds, _, fraction = text.partition(".")
     return EPOCH + timedelta(seconds=int(seconds), milliseconds=int(fraction.ljust(3, "0")[:3]))
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, str]:
+    """HGETALL's flat [field, value, ...] answer (as Lua returns it) as a dict."""
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
 def _split(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:

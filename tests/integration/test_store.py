@@ -241,15 +241,25 @@ async def test_a_batch_costs_one_round_trip_once_states_are_known(redis_url: str
     before = gate.store.round_trips
     await gate.decide(batch, NOON)  # no debtor has state: one round trip
     assert gate.store.round_trips - before == 1
-    await gate.apply_events([parse_event(orjson.dumps({
-        "event_id": f"e{i}", "debtor_id": f"d{i}", "type": "hardship", "data": {"on": True},
-        "occurred_at": "2026-03-01T00:00:00Z"})) for i in range(10)])
+    def hardship(i: int) -> object:
+        return parse_event(orjson.dumps({
+            "event_id": f"e{i}", "debtor_id": f"d{i}", "type": "hardship",
+            "data": {"on": True}, "occurred_at": "2026-03-01T00:00:00Z"}))
+
+    other = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)  # another worker
+    await other.apply_events([hardship(i) for i in range(10)])
     before = gate.store.round_trips
     await gate.decide([req(100 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
     assert gate.store.round_trips - before == 2  # ten states changed: those go twice
     before = gate.store.round_trips
     await gate.decide([req(200 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
     assert gate.store.round_trips - before == 1  # now known
+    await gate.apply_events([hardship(i) for i in range(10, 20)])  # this worker's events
+    before = gate.store.round_trips
+    decisions = await gate.decide([req(300 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
+    assert gate.store.round_trips - before == 1  # it planned from the states they left
+    assert all(d["decision"] == "blocked" for d in decisions[10:20])  # hardship spacing
+    await other.store.close()
     await gate.store.close()
 
 

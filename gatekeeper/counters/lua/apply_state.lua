@@ -6,7 +6,7 @@
 -- ARGV[2]  event time, epoch milliseconds
 -- ARGV[3]  number of fields N; then N pairs: field, value ("" clears)
 --
--- Returns  the new version, or the old one when nothing changed (an older event)
+-- Returns  the state after the change: {f1, v1, f2, v2, ...} as HGETALL gives it (with "v")
 local ts = tonumber(ARGV[2])
 local changed = false
 local n = tonumber(ARGV[3])
@@ -25,6 +25,6 @@ for i = 0, n - 1 do
 end
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 if changed then
-  return redis.call('HINCRBY', KEYS[1], 'v', 1)
+  redis.call('HINCRBY', KEYS[1], 'v', 1)
 end
-return tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+return redis.call('HGETALL', KEYS[1])
