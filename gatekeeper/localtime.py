@@ -33,24 +33,28 @@ NON_GEOGRAPHIC = frozenset({
 
 
 @lru_cache(maxsize=262144)
-def phone_facts(number: str) -> tuple[tuple[str, ...], bool]:
-    """One parse of an E.164 number: the IANA zones of its area (as far as the numbering
-    plan tells), and whether it is non-geographic (toll-free, premium, shared-cost,
-    personal: its area code locates nobody)."""
+def _parsed(number: str) -> phonenumbers.PhoneNumber | None:
     try:
-        parsed = phonenumbers.parse(number, None)
+        return phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
-        return (), False
-    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
-    return tuple(zones[:MAX_PHONE_ZONES]), phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
+        return None
 
 
+@lru_cache(maxsize=262144)
 def phone_zones(number: str) -> tuple[str, ...]:
-    return phone_facts(number)[0]
+    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+    parsed = _parsed(number)
+    if parsed is None:
+        return ()
+    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
+    return tuple(zones[:MAX_PHONE_ZONES])
 
 
+@lru_cache(maxsize=65536)
 def non_geographic(number: str) -> bool:
-    return phone_facts(number)[1]
+    """A toll-free, premium, shared-cost or personal number: its area code locates nobody."""
+    parsed = _parsed(number)
+    return parsed is not None and phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
 
 
 def candidate_zones(channel: str, destination: str,
@@ -67,8 +71,10 @@ def candidate_zones(channel: str, destination: str,
         if name and name not in names:
             names.append(name)
     if channel in PHONE_CHANNELS:
-        zones, toll_free = phone_facts(destination)
-        for name in () if (names and toll_free) else zones:
+        zones = phone_zones(destination)
+        # (a number of one area has one zone: only a wider one may be non-geographic)
+        toll_free = len(zones) > 1 and bool(names) and non_geographic(destination)
+        for name in () if toll_free else zones:
             if name not in names:
                 names.append(name)
     return tuple(names)

@@ -199,10 +199,8 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
     constraints: list[Any] = []
     spacing: tuple[Rule, int] | None = None
 
-    for rule in policy.rules_for(profile.region, profile.postal_code):
-        if not rule.in_force(day) or not rule.covers(request.channel, request.purpose,
-                                                       request.destination_kind):
-            continue
+    for rule in _applicable(policy, profile.region, profile.postal_code, day, request.channel,
+                            request.purpose, request.destination_kind):
         found: list[Reason] = []
         kind = rule.kind
         if rule.params.get("except_consent") and kind in ("limit", "cooldown") \
@@ -285,6 +283,28 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
         blocking=tuple(blocking), shadow=tuple(shadow), checks=tuple(checks),
         spacing=spacing, constraints=tuple(constraints),
     )
+
+
+_APPLICABLE: dict[int, tuple[Policy, dict[tuple[Any, ...], tuple[Rule, ...]]]] = {}
+
+
+def _applicable(policy: Policy, region: str | None, postal_code: str | None, day: date,
+                channel: str, purpose: str, destination_kind: str | None) -> tuple[Rule, ...]:
+    """The rules that apply to a request of this shape on this local day (memoised per
+    policy object: a policy is immutable)."""
+    entry = _APPLICABLE.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        entry = _APPLICABLE[id(policy)] = (policy, {})
+    cache = entry[1]
+    key = (region, postal_code, day, channel, purpose, destination_kind)
+    rules = cache.get(key)
+    if rules is None:
+        if len(cache) > 4096:
+            cache.clear()
+        rules = cache[key] = tuple(
+            rule for rule in policy.rules_for(region, postal_code)
+            if rule.in_force(day) and rule.covers(channel, purpose, destination_kind))
+    return rules
 
 
 def _active_statuses(rule: Rule, state: DebtorState, request: ContactRequest) -> list[str]:
