@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gatekeeper.counters.keys import Hasher, counters_key, rule_code, state_key
+from gatekeeper.counters.keys import Hasher, counters_key, request_tag, rule_code, state_key
 from gatekeeper.counters.store import Call, Store
 from gatekeeper.errors import InvalidInput, StoreUnavailable
 from gatekeeper.model import (
@@ -125,7 +125,7 @@ class Gate:
             self.counters_ttl,
             record_ttl,
             generation,
-            request.request_id,
+            request_tag(request.request_id),
             payload_hash,
             rules,
             len(plan.checks),
@@ -207,7 +207,8 @@ class Gate:
         for outcome in outcomes:
             codes = self._settle_codes.get(outcome.outcome, ())
             calls.append(Call("settle", [counters_key(outcome.debtor_id)],
-                              [self._generation(now), outcome.request_id, outcome.outcome,
+                              [self._generation(now), request_tag(outcome.request_id),
+                               outcome.outcome,
                                len(codes), *codes]))
             fields = outcome_fields(outcome)
             if fields:

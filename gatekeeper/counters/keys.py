@@ -2,7 +2,7 @@
 them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
 
     gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
-                      decision records "r<generation>:<request id>" -> record, "g"
+                      decision records "r<generation>:<request tag>" -> record, "g"
     gk:{d}:s   hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 """
 
@@ -34,9 +34,15 @@ def state_key(debtor_id: str) -> str:
     return debtor_prefix(debtor_id) + "s"
 
 
+def request_tag(request_id: str) -> str:
+    """A short, fixed-size stand-in for a request id in a debtor's hash (48 bits: within one
+    debtor and two generations a collision is out of reach)."""
+    return hashlib.blake2b(request_id.encode(), digest_size=6).hexdigest()
+
+
 def record_field(generation: int, request_id: str) -> str:
     """A decision record's field in the debtor's hash (a generation spans the decision TTL)."""
-    return f"r{generation}:{request_id}"
+    return f"r{generation}:{request_tag(request_id)}"
 
 
 def rule_code(rule_name: str) -> str:

@@ -41,11 +41,9 @@ def _raw_topic(app: faust.App, name: str) -> Any:
                      value_serializer="raw", allow_empty=True)
 
 
-def create_app(settings: Settings, *, signing_required: bool = True) -> faust.App:
-    if signing_required and not settings.signing_keys:
-        raise SystemExit("GATEKEEPER_SIGNING_KEY is not set: the worker signs every allowed "
-                         "message and refuses to start without a key")
-    policy = load_policy(settings.policy)
+def faust_app(settings: Settings) -> tuple[faust.App, dict[str, Any]]:
+    """The faust app and its raw topics, as the worker (and the benchmark's passthrough,
+    which must match it) use them."""
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
@@ -66,6 +64,15 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         stream_buffer_maxsize=max(4096, settings.batch_size * 4),
     )
     topics = {name: _raw_topic(app, topic) for name, topic in settings.topics.items()}
+    return app, topics
+
+
+def create_app(settings: Settings, *, signing_required: bool = True) -> faust.App:
+    if signing_required and not settings.signing_keys:
+        raise SystemExit("GATEKEEPER_SIGNING_KEY is not set: the worker signs every allowed "
+                         "message and refuses to start without a key")
+    policy = load_policy(settings.policy)
+    app, topics = faust_app(settings)
     store = Store.from_url(settings.redis)
     gate = Gate(policy, store, Hasher(settings.hashing_key),
                 Ttls(decision_seconds=settings.decision_ttl_days * 86400))

@@ -9,50 +9,25 @@ gatekeeper's work, on the same machine.
 
     python -m gatekeeper.stream.passthrough     # settings from GATEKEEPER_* as the worker
 
-Keep the ``faust.App`` arguments in step with ``gatekeeper.stream.app.create_app``.
+The app and topics come from ``gatekeeper.stream.app.faust_app``, as the worker's do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import faust
 
 from gatekeeper.settings import Settings
+from gatekeeper.stream.app import faust_app
 
 log = logging.getLogger("gatekeeper.passthrough")
 
 
-def _raw_topic(app: faust.App, name: str) -> Any:
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", allow_empty=True)
-
-
 def create_passthrough_app(settings: Settings) -> faust.App:
-    app = faust.App(
-        settings.app_id,
-        broker=settings.broker,
-        store="memory://",
-        datadir=str(Path(tempfile.gettempdir()) / f"gatekeeper-{settings.app_id}"),
-        autodiscover=False,
-        web_enabled=False,
-        topic_partitions=1,
-        topic_replication_factor=1,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=20.0,
-        broker_commit_interval=0.5,
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=True,
-        producer_linger_ms=1,
-        producer_acks=-1,
-        stream_buffer_maxsize=max(4096, settings.batch_size * 4),
-    )
-    topics = {name: _raw_topic(app, topic) for name, topic in settings.topics.items()}
+    app, topics = faust_app(settings)
     allowed = topics["allowed"]
 
     @app.agent(topics["requests"], concurrency=1)

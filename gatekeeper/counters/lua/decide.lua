@@ -4,7 +4,7 @@
 -- KEYS[1]  gk:{d}:c   the debtor's hash:
 --                       "<rule>|<scope>|<period>"  a counter
 --                       "last"                     epoch seconds of the last allowed contact
---                       "r<gen>:<request id>"      a decision record of generation <gen>
+--                       "r<gen>:<request tag>"     a decision record of generation <gen>
 --                       "g"                        the newest generation written
 --                     A record is one string of space-separated words: status (a|b), time
 --                     (epoch s, 3 decimals), content hash, counts (c1,c2.. or -), last contact
@@ -20,7 +20,7 @@
 -- ARGV[5]  TTL for counting, seconds (the longest window and a margin)
 -- ARGV[6]  TTL for a record, seconds (until its generation has passed twice)
 -- ARGV[7]  the generation of now (epoch seconds // decision TTL)
--- ARGV[8]  request id
+-- ARGV[8]  request tag (a short hash of the request id)
 -- ARGV[9]  content hash, to tell a replay from a reused id
 -- ARGV[10] the plan's blocking rule codes, comma-separated ("-" when none)
 -- ARGV[11] number of checks N; then per check: limit, blocking (1/0), releasable (1 when an

@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  gk:{d}:c   the debtor's hash of counters and records (see decide.lua)
 -- ARGV[1]  the generation of now
--- ARGV[2]  the request id
+-- ARGV[2]  the request tag (a short hash of the request id)
 -- ARGV[3]  the outcome (not_connected, no_answer, voicemail, conversation, delivered, failed)
 -- ARGV[4]  number of rule codes N; then N rule codes whose counts this outcome releases
 --
