@@ -29,7 +29,7 @@ class Settings:
     hash_key: str | None = field(default=None, repr=False)
     batch_size: int = 500
     partitions: int = 4
-    batch_within: float = 0.002
+    batch_within: float = 0.01
     metrics_port: int = 9108
     decision_ttl_days: int = 3
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
