@@ -266,15 +266,20 @@ def _settle_codes(policy: Policy) -> dict[str, tuple[str, ...]]:
     return {o: tuple(c) for o, c in codes.items()}
 
 
+ZONE_SKEW_DAYS = 2  # local dates of one instant differ by up to two days across zones
+
+
 def _stale_fields(increment: str, period: str, window_days: int) -> list[str]:
-    """Fields of the same rule and scope from periods that no window still covers."""
+    """Fields of the same rule and scope from periods that no window still covers, in any
+    zone: one debtor's requests may be planned in zones whose local dates differ (UTC-12 to
+    UTC+14), so a period is pruned only once it is out of reach from every one of them."""
     head, _, key = increment.rpartition("|")
     if period in ("day", "rolling"):
-        today = int(key)
-        return [f"{head}|{n}" for n in range(today - window_days - 6, today - window_days + 1)]
+        last = int(key) - window_days - ZONE_SKEW_DAYS  # the newest day no window can reach
+        return [f"{head}|{n}" for n in range(last - 6, last + 1)]
     if period == "week":
         week = int(key[1:])
-        return [f"{head}|w{week - 1}", f"{head}|w{week - 2}"]
+        return [f"{head}|w{week - 2}", f"{head}|w{week - 3}"]
     month = int(key[1:])
-    return [f"{head}|m{month - 1}"]
+    return [f"{head}|m{month - 2}"]
 

@@ -285,3 +285,21 @@ async def test_records_of_old_generations_are_pruned(redis_url: str) -> None:
     assert first not in records() and len(records()) == 1
     assert client.ttl(counters_key("hot")) > 0
     await gate.store.close()
+
+
+async def test_a_debtor_planned_in_zones_a_day_apart_keeps_every_live_counter(
+        redis_url: str, tmp_path: Path) -> None:
+    """At 14:00 UTC it is 13:00 on March 2 at UTC-1 but 01:00 on March 3 at UTC+11: the
+    second request's 'yesterday' is the first one's 'today', which must not be pruned."""
+    from datetime import timedelta
+
+    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), Store.from_url(redis_url), HASHER)
+    when = NOON - timedelta(hours=3)  # 14:00 UTC
+    west = {"timezone": "Etc/GMT+1"}
+    east = {"timezone": "Etc/GMT-11"}
+    (first,) = await gate.decide([req(1, debtor=west)], when)
+    (second,) = await gate.decide([req(2, debtor=east)], when)
+    (third,) = await gate.decide([req(3, debtor=west)], when)
+    assert [first["decision"], second["decision"], third["decision"]] == [
+        "allowed", "allowed", "blocked"]
+    await gate.store.close()
