@@ -12,6 +12,17 @@ from pathlib import Path
 READY = "gatekeeper ready"
 
 
+def worker_env(broker: str, redis_url: str, topic_prefix: str, app_id: str, policy: Path,
+               signing_key: str, **extra: str) -> dict[str, str]:
+    """The environment of a test's worker: its own topics, group and Redis database."""
+    env = {"GATEKEEPER_BROKER": broker, "GATEKEEPER_REDIS": redis_url,
+           "GATEKEEPER_TOPIC_PREFIX": topic_prefix, "GATEKEEPER_APP_ID": app_id,
+           "GATEKEEPER_POLICY": str(policy), "GATEKEEPER_SIGNING_KEY": signing_key,
+           "GATEKEEPER_METRICS_PORT": "0"}
+    env.update({f"GATEKEEPER_{name.upper()}": value for name, value in extra.items()})
+    return env
+
+
 class WorkerProcess:
     def __init__(self, log_path: Path, env: dict[str, str]):
         self.log_path = log_path

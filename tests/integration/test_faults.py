@@ -27,7 +27,7 @@ from fault_harness import (
     stream,
     wait_outputs,
 )
-from worker_process import WorkerProcess
+from worker_process import WorkerProcess, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,11 +37,8 @@ def env(tmp_path: Path, topic_prefix: str, app_id: str, redis_url: str,
         stack: object) -> dict[str, str]:
     policy = tmp_path / "faults.yaml"
     policy.write_text(FAULT_PACK)
-    return {"GATEKEEPER_BROKER": stack.broker_url,  # type: ignore[attr-defined]
-            "GATEKEEPER_REDIS": redis_url, "GATEKEEPER_TOPIC_PREFIX": topic_prefix,
-            "GATEKEEPER_APP_ID": app_id, "GATEKEEPER_POLICY": str(policy),
-            "GATEKEEPER_SIGNING_KEY": "fault-key", "GATEKEEPER_METRICS_PORT": "0",
-            "GATEKEEPER_PARTITIONS": "4", "GATEKEEPER_BATCH_SIZE": "200"}
+    return worker_env(stack.broker_url, redis_url, topic_prefix, app_id,  # type: ignore[attr-defined]
+                      policy, "fault-key", partitions="4", batch_size="200")
 
 
 @pytest.fixture

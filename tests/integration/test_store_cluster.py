@@ -49,16 +49,14 @@ async def test_the_worker_runs_against_the_cluster(
         cluster_url: str, redis_url: str, tmp_path: Path, create_topics, topic_prefix: str,
         app_id: str, stack: object, bootstrap: str) -> None:
     from fault_harness import FAULT_PACK, OUTPUTS, Traffic, check_invariants, stream, wait_outputs
-    from worker_process import WorkerProcess
+    from worker_process import WorkerProcess, worker_env
 
     await create_topics("contact.requests", "debtor.events", "contact.outcomes", *OUTPUTS,
                         partitions=2)
     policy = tmp_path / "faults.yaml"
     policy.write_text(FAULT_PACK)
-    env = {"GATEKEEPER_BROKER": stack.broker_url,  # type: ignore[attr-defined]
-           "GATEKEEPER_REDIS": cluster_url, "GATEKEEPER_TOPIC_PREFIX": topic_prefix,
-           "GATEKEEPER_APP_ID": app_id, "GATEKEEPER_POLICY": str(policy),
-           "GATEKEEPER_SIGNING_KEY": "k", "GATEKEEPER_METRICS_PORT": "0"}
+    env = worker_env(stack.broker_url, cluster_url, topic_prefix, app_id,  # type: ignore[attr-defined]
+                     policy, "k")
     worker = WorkerProcess(tmp_path / "worker.log", env).start()
     try:
         await stream(bootstrap, topic_prefix + "contact.requests", Traffic(seed=9).batch(1500))

@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 from worker_process import WorkerProcess
+from worker_process import worker_env as make_env
 
 from gatekeeper.redis_server import PrivateRedis
 from gatekeeper.signing import verify
@@ -55,11 +56,8 @@ def worker_env(tmp_path: Path, topic_prefix: str, app_id: str, redis_url: str,
                stack: object) -> dict[str, str]:
     policy = tmp_path / "caps.yaml"
     policy.write_text(LIMIT_PACK)
-    return {"GATEKEEPER_BROKER": stack.broker_url,  # type: ignore[attr-defined]
-            "GATEKEEPER_REDIS": redis_url, "GATEKEEPER_TOPIC_PREFIX": topic_prefix,
-            "GATEKEEPER_APP_ID": app_id, "GATEKEEPER_POLICY": str(policy),
-            "GATEKEEPER_SIGNING_KEY": KEY, "GATEKEEPER_METRICS_PORT": "0",
-            "GATEKEEPER_PARTITIONS": "2"}
+    return make_env(stack.broker_url, redis_url, topic_prefix, app_id,  # type: ignore[attr-defined]
+                    policy, KEY, partitions="2")
 
 
 @pytest.fixture
