@@ -254,3 +254,46 @@ async def test_events_and_outcomes_topics_drive_state(
     while time.monotonic() < deadline and settled() == "-":
         await asyncio.sleep(0.2)
     assert settled() == "no_answer"
+
+
+async def test_operators_see_metrics_review_rows_and_debtor_counters(
+        worker_env: dict[str, str], tmp_path: Path, create_topics, topic_prefix: str,
+        bootstrap: str) -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**worker_env, "GATEKEEPER_METRICS_PORT": str(port)}
+    await create_topics("contact.requests", "debtor.events", "contact.outcomes", *OUTPUTS,
+                        partitions=2)
+    worker = WorkerProcess(tmp_path / "worker-ops.log", env).start()
+    try:
+        await produce(bootstrap, topic_prefix + "contact.requests",
+                      [(b"debtor-5", orjson.dumps(request(i, 5))) for i in range(4)])
+        found = await read_outputs(bootstrap, topic_prefix, 4, timeout=60)
+        assert len(found["contact.allowed"]) == 3 and len(found["contact.review"]) == 1
+
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        metrics = body.decode()
+        assert ('gatekeeper_decisions_total{channel="call",decision="blocked",'
+                'rule="caps/calls-per-day"} 1.0') in metrics
+        assert "gatekeeper_decision_seconds_bucket" in metrics
+
+        def cli(*args: str) -> str:
+            run = subprocess.run([sys.executable, "-m", "gatekeeper", *args], env={**os.environ,
+                                 **env}, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+            return run.stdout
+
+        table = cli("review", "tail", "--from-beginning", "--limit", "1")
+        assert "caps/calls-per-day" in table and "debtor-5" in table and "retry_at" in table
+        shown = cli("debtor", "show", "debtor-5")
+        assert "debtor debtor-5" in shown and "= 3" in shown
+        assert "decisions on record (for replays and outcomes): 4" in shown
+        assert "5550005" not in shown  # the number appears only hashed
+    finally:
+        worker.stop()
