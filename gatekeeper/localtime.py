@@ -222,8 +222,3 @@ class NotBefore:
 
     def earliest(self, instant: datetime) -> datetime:
         return max(instant, self.instant)
-
-
-class Never:
-    def earliest(self, instant: datetime) -> None:
-        return None

@@ -15,10 +15,6 @@ def parse_rfc3339(text: str) -> datetime:
     return value
 
 
-def to_epoch(value: datetime) -> float:
-    return value.timestamp()
-
-
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
