@@ -29,14 +29,13 @@ from aiokafka.structs import ConsumerRecord
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `import kafka_helpers`
 
 import kafka_helpers  # noqa: E402
+from services import skip_or_fail  # noqa: E402
 
 INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -87,9 +86,7 @@ def stack() -> Stack:
         problems.append(redis_problem)
     if problems:
         msg = "; ".join(problems) + " (start them with `scripts/stack up`)"
-        if _in_ci():
-            pytest.fail(f"integration stack unavailable in CI: {msg}", pytrace=False)
-        pytest.skip(f"integration stack unavailable: {msg}")
+        skip_or_fail(f"integration stack unavailable: {msg}")
     return Stack(broker_url, bootstrap, redis_url, dbs)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from redis.cluster import RedisCluster
+from services import skip_or_fail
 from test_store import (  # noqa: F401 - collected here again, with the cluster's redis_url
     test_a_plan_made_from_stale_state_is_replanned,
     test_a_replayed_request_gets_the_same_decision_and_counts_once,
@@ -31,9 +32,7 @@ def cluster_url() -> str:
                          capture_output=True, text=True, timeout=120)
     if run.returncode != 0:
         message = f"cannot start the Redis Cluster: {run.stderr.strip()[-500:]}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     return f"redis+cluster://127.0.0.1:{PORTS[0]}"
 
 
