@@ -50,9 +50,17 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
         app = create_app(settings, signing_required=not demo)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
-    from gatekeeper.topics import ensure_topics
+    from gatekeeper.policy import load_policy
+    from gatekeeper.restore import needed_days
+    from gatekeeper.topics import TopicRetentionError, check_retention, ensure_topics
 
     asyncio.run(ensure_topics(settings))
+    needed = needed_days(load_policy(settings.policy).max_window_days,
+                         settings.decision_ttl_days)
+    try:
+        asyncio.run(check_retention(settings, needed))
+    except TopicRetentionError as exc:
+        raise click.ClickException(str(exc)) from exc
     metrics.serve(settings.metrics_port)
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 

@@ -4,6 +4,8 @@
     ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
     ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
     └── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
+        └── StoreLost               Redis lost data (a flush, a restart, a failover, a rollback),
+                                    or is being rebuilt: hold, rebuild from Kafka, then retry
 
 Control flow is not signalled with these: a blocked request is a Decision, not an error.
 """
@@ -62,3 +64,9 @@ class StoreUnavailable(GatekeeperError):
     """Redis is unreachable, paused or answered with an error: processing must pause."""
 
     retriable = True
+
+
+class StoreLost(StoreUnavailable):
+    """The store's working copy cannot be trusted: its memory marker is gone (a flush, an
+    empty restart), a node's run id changed (a restart, a failover, an old snapshot), or a
+    rebuild is under way. Nothing was decided from it; the caller holds until it is rebuilt."""

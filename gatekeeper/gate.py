@@ -45,6 +45,8 @@ DAY = 86400
 STATE_CACHE = 200_000
 EMPTY = DebtorState()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RESTORE_GRACE = 3600  # a restored record too old to keep lives this long: outcomes replayed
+                      # during the rebuild settle it
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +84,16 @@ class Gate:
                      ) -> list[dict[str, Any] | InvalidInput]:
         """Decide every request, in order. Idempotent by request id: a request seen before
         gets its recorded decision; an id reused with other content is invalid input."""
+        return [decision for decision, _ in await self.decide_recorded(requests, now)]
+
+    async def decide_recorded(self, requests: Sequence[ContactRequest], now: datetime
+                              ) -> list[tuple[dict[str, Any] | InvalidInput, str | None]]:
+        """``decide``, each decision with its record (the words the store keeps, which go
+        with the decision to ``contact.decisions`` so that a rebuild restores them)."""
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # recorded to the ms
         hashes = [content_hash(r) for r in requests]
-        out: list[dict[str, Any] | InvalidInput | None] = [None] * len(requests)
+        out: list[tuple[dict[str, Any] | InvalidInput, str | None] | None] = \
+            [None] * len(requests)
         todo = list(range(len(requests)))
         for _ in range(MAX_REPLANS):
             if not todo:
@@ -100,9 +109,11 @@ class Gate:
                     self._remember(requests[i].debtor_id, state_from_hash(_pairs(result[2:])))
                     stale.append(i)
                 elif kind == "replay":
-                    out[i] = self._replay(requests[i], result[1], hashes[i])
+                    out[i] = (self._replay(requests[i], result[1], hashes[i]),
+                              record_words(result[1]))
                 else:
-                    out[i] = self._verdict(plans[i], result)
+                    out[i] = (self._verdict(plans[i], result),
+                              _new_record(plans[i], hashes[i], result))
             todo = stale
         if todo:
             raise StoreUnavailable("debtor state keeps changing under the decision")
@@ -187,6 +198,32 @@ class Gate:
                                   citation=rule.citation if rule else None))
         return tuple(reasons)
 
+    async def restore(self, recorded: Sequence[tuple[ContactRequest, str, str]],
+                      now: datetime) -> dict[str, int]:
+        """Put recorded decisions back while the store is rebuilt: each (request, decision
+        word, record) is planned again at its recorded time from the state the rebuild has
+        reached, and, if it was allowed, its counts are added (once, even if Kafka holds it
+        twice). Returns how many were restored, and how many were already there."""
+        calls = []
+        for request, word, record in recorded:
+            when = _from_millis(record.split(" ")[1])
+            plan = make_plan(request, self.policy, self._state(request.debtor_id), when,
+                             self.hasher)
+            allowed = word == "allowed"
+            counted = [check.increment for check in plan.checks] if allowed else []
+            releasable = [check.increment for check in plan.checks
+                          if check.rule.params.get("counts")] if allowed else []
+            generation = self._generation(when)
+            record_ttl = (generation + 2) * self.ttls.decision_seconds - int(now.timestamp())
+            words = record.split(" ")[:6] + [",".join(releasable) or "-", "-"]
+            calls.append(Call("restore", [counters_key(request.debtor_id)], [
+                generation, request_tag(request.request_id), " ".join(words),
+                1 if allowed else 0, words[1], self.counters_ttl,
+                record_ttl if record_ttl > 0 else RESTORE_GRACE, len(counted), *counted]))
+        answers = await self.store.run(calls)
+        restored = sum(1 for a in answers if a and a[0] == "restored")
+        return {"restored": restored, "duplicates": len(answers) - restored}
+
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
         """Apply events to the debtors' states, and remember the states they leave (the
         request agent of the same worker then plans from them without a second trip)."""
@@ -221,6 +258,21 @@ class Gate:
         for name, value in fields:
             args += [name, value]
         return Call("apply_state", [state_key(debtor_id)], args)
+
+
+def record_words(record: str) -> str:
+    """The part of a stored record that travels with the decision: status, time, content
+    hash, counts, last contact, blocking rules (what settles it is rebuilt from the plan)."""
+    return " ".join(record.split(" ")[:6])
+
+
+def _new_record(plan: Plan, payload_hash: str, result: list[Any]) -> str:
+    """The words decide.lua has just stored for a fresh decision (see ``record_words``)."""
+    status = "a" if result[0] == "allowed" else "b"
+    counts = ",".join(str(int(c)) for c in result[2:]) or "-"
+    rules = ",".join(rule_code(r.rule) for r in plan.blocking) or "-"
+    return " ".join((status, f"{plan.now.timestamp():.3f}", payload_hash, counts,
+                     str(result[1]) if result[1] else "-", rules))
 
 
 def _from_millis(text: str) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 DECISIONS = Counter("gatekeeper_decisions_total", "Decisions by result, rule and channel",
                     ["decision", "rule", "channel"])
@@ -13,6 +13,9 @@ LATENCY = Histogram("gatekeeper_decision_seconds", "Time from batch start to out
 BATCH = Histogram("gatekeeper_batch_size", "Requests per batch",
                   buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000))
 REDIS_ERRORS = Counter("gatekeeper_redis_errors_total", "Redis failures (processing paused)")
+STORE_READY = Gauge("gatekeeper_store_ready", "1 while the Redis working copy is trusted; "
+                    "0 while the gate holds (lost, being rebuilt, not yet verified)")
+REBUILDS = Counter("gatekeeper_store_rebuilds_total", "Rebuilds of Redis from the Kafka record")
 KAFKA_ERRORS = Counter("gatekeeper_kafka_errors_total", "Produce failures (processing paused)")
 
 

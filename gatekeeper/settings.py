@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes")
+TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes", "decisions")
 TOPIC_DEFAULTS = {
     "requests": "contact.requests",
     "allowed": "contact.allowed",
@@ -15,7 +15,9 @@ TOPIC_DEFAULTS = {
     "invalid": "contact.invalid",
     "events": "debtor.events",
     "outcomes": "contact.outcomes",
+    "decisions": "contact.decisions",
 }
+DEVELOPMENT_HASH_KEY = "gatekeeper-development-hash-key"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Settings:
     batch_within: float = 0.01
     metrics_port: int = 9108
     decision_ttl_days: int = 3
+    record_retention_days: int = 1200  # contact.decisions and contact.outcomes (Reg F: 3 years)
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -45,7 +48,8 @@ class Settings:
                  "partitions": "GATEKEEPER_PARTITIONS",
                  "batch_within": "GATEKEEPER_BATCH_WITHIN",
                  "metrics_port": "GATEKEEPER_METRICS_PORT",
-                 "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS"}
+                 "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS",
+                 "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
@@ -62,10 +66,10 @@ class Settings:
 
     @property
     def hashing_key(self) -> bytes:
-        """Key for hashing phone numbers and addresses in Redis keys: its own setting, or
-        derived from the signing key, or a fixed development key."""
-        key = self.hash_key or self.signing_key or "gatekeeper-development-hash-key"
-        return key.encode()
+        """Key for hashing phone numbers and addresses in Redis keys: its own setting (never
+        the signing key: rotating that must not change a stored name), or a fixed
+        development key where none is required (demo, simulate)."""
+        return (self.hash_key or DEVELOPMENT_HASH_KEY).encode()
 
     @property
     def signing_keys(self) -> list[bytes]:

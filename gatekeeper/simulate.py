@@ -17,10 +17,12 @@ from typing import IO, Any
 
 import orjson
 
+from gatekeeper.counters.guard import read_meta
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
+from gatekeeper.memory import initialize_empty
 from gatekeeper.policy import load_policy
 from gatekeeper.redis_server import PrivateRedis
 from gatekeeper.validate import event_from_dict, outcome_from_dict, request_from_dict
@@ -68,9 +70,22 @@ async def _store(redis_url: str | None) -> AsyncIterator[Store]:
         store = Store.from_url(redis_url or private.url)  # type: ignore[union-attr]
         try:
             await store.ping()
+            await _claim(store)
             yield store
         finally:
             await store.close()
+
+
+async def _claim(store: Store) -> None:
+    """A simulation starts from an empty working copy of its own. It refuses a Redis that
+    holds a gatekeeper's working copy (it would wipe it)."""
+    meta = await read_meta(store)
+    if meta is not None and meta.stats.get("purpose") != "simulation":
+        raise InvalidInput("this Redis holds a gatekeeper's working copy: simulate needs a "
+                           "Redis of its own (omit --redis to get a private one)",
+                           field="--redis", expected="an empty or simulation-only Redis",
+                           found="a gatekeeper working copy")
+    await initialize_empty(store, SIMULATION_KEY, purpose="simulation")
 
 
 async def simulate(lines: Iterator[tuple[int, dict[str, Any] | InvalidInput]],

@@ -68,6 +68,18 @@ async def list_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
         await admin.close()
 
 
+def record_configs(name: str) -> dict[str, str]:
+    """The retention the gatekeeper wants for a topic of its record (by the default name the
+    topic ends with), as the worker would create it: it refuses shorter ones."""
+    from gatekeeper.settings import TOPIC_DEFAULTS, Settings
+    from gatekeeper.topics import topic_configs
+
+    for kind, configs in topic_configs(Settings()).items():
+        if name.endswith(TOPIC_DEFAULTS[kind]):
+            return configs
+    return {}
+
+
 async def create_topics(
     bootstrap: str,
     names: Iterable[str],
@@ -88,7 +100,7 @@ async def create_topics(
                 n,
                 num_partitions=partitions,
                 replication_factor=replication,
-                topic_configs=dict(configs or {}),
+                topic_configs={**record_configs(n), **dict(configs or {})},
             )
             for n in names
         ]

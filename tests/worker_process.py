@@ -18,7 +18,7 @@ def worker_env(broker: str, redis_url: str, topic_prefix: str, app_id: str, poli
     env = {"GATEKEEPER_BROKER": broker, "GATEKEEPER_REDIS": redis_url,
            "GATEKEEPER_TOPIC_PREFIX": topic_prefix, "GATEKEEPER_APP_ID": app_id,
            "GATEKEEPER_POLICY": str(policy), "GATEKEEPER_SIGNING_KEY": signing_key,
-           "GATEKEEPER_METRICS_PORT": "0"}
+           "GATEKEEPER_METRICS_PORT": "0", "GATEKEEPER_HASH_KEY": "test-hash-key"}
     env.update({f"GATEKEEPER_{name.upper()}": value for name, value in extra.items()})
     return env
 

@@ -75,3 +75,46 @@ class Hasher:
 
     def _value(self, text: str) -> str:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the store's memory
+# Redis is the working copy; Kafka holds the record. These keys let the gate notice that the
+# working copy lost something (see gatekeeper/counters/guard.py):
+#
+#     gk:{~meta}:m          hash   the store's identity: epoch, the run ids of its nodes when it
+#                                  was last verified, the hashing key's id, when it was built
+#     gk:{~meta}:lock       string the rebuild lock (owner token, with an expiry)
+#     gk:{<slot tag>}:m:<epoch>    one marker per Redis Cluster slot: every script that writes
+#                                  a debtor's keys checks, in the same atomic step, that the
+#                                  marker of the debtor's slot exists; a flush, or an empty
+#                                  restart, removes it, and the script refuses to write.
+META_KEY = PREFIX + "{~meta}:m"
+LOCK_KEY = PREFIX + "{~meta}:lock"
+SLOTS = 16384
+
+
+def key_slot(tag: str) -> int:
+    """The Redis Cluster slot of a hash tag (CRC16/XMODEM of the tag, mod 16384)."""
+    from binascii import crc_hqx
+
+    return crc_hqx(tag.encode(), 0) % SLOTS
+
+
+@lru_cache(maxsize=1)
+def _slot_tags() -> tuple[str, ...]:
+    """For every slot, a short tag that hashes to it (``slot_tags.txt``, line = slot; made
+    once by searching ``~m<n>~`` tags; a unit test checks every line)."""
+    from importlib import resources
+
+    text = resources.files("gatekeeper.counters").joinpath("slot_tags.txt").read_text()
+    return tuple(text.split())
+
+
+def marker_key(slot: int, epoch: str) -> str:
+    return f"{PREFIX}{{{_slot_tags()[slot]}}}:m:{epoch}"
+
+
+def marker_for(key: str, epoch: str) -> str:
+    """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in."""
+    tag = key[key.index("{") + 1:key.index("}")]
+    return marker_key(key_slot(tag), epoch)

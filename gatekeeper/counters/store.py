@@ -4,6 +4,13 @@ Scripts are loaded once (``SCRIPT LOAD``) and called by SHA. After a Redis resta
 cache is empty and EVALSHA answers NOSCRIPT: such a command did not run, so it is safe to
 load the script and send it again; a command that may have run is never sent twice.
 Connection failures and timeouts raise ``StoreUnavailable``: the caller pauses and retries.
+
+Every script that writes runs only against a store whose memory is verified (see
+``guard.py``): the store appends to each call the marker key of the debtor's slot for the
+verified ``epoch``, and the script refuses to write when the marker is gone (``{"lost"}``).
+Every pipeline also asks each node for its run id: a node that restarted or failed over
+since the store was verified may hold an older copy, so its answers are thrown away.
+Either case raises ``StoreLost``; nothing decided from the lost copy leaves the gate.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gatekeeper.errors import StoreUnavailable
+from gatekeeper.counters.keys import marker_for
+from gatekeeper.errors import StoreLost, StoreUnavailable
 
-SCRIPTS = ("decide", "apply_state", "settle")
+SCRIPTS = ("decide", "apply_state", "settle", "restore")
+LOST = ["lost"]
 
 
 def _script_source(name: str) -> str:
@@ -45,6 +54,8 @@ class Store:
         self.sources = {name: _script_source(name) for name in SCRIPTS}
         self.shas: dict[str, str] = {}
         self.round_trips = 0
+        self.epoch: str | None = None  # the verified epoch (guard.py); None: hold
+        self.identity: dict[str, str] = {}  # node -> run id when the epoch was verified
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0) -> Store:
@@ -84,14 +95,18 @@ class Store:
         """Run script calls in one pipeline, in order; reload scripts on NOSCRIPT."""
         if not calls:
             return []
+        epoch = self.epoch
+        if epoch is None:
+            raise StoreLost("the store's memory is not verified yet (or is being rebuilt)")
         if not self.shas:
             await self.load_scripts()
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         for _attempt in range(3):
-            answers = await self._pipeline(
-                [("EVALSHA", self.shas[calls[i].script], len(calls[i].keys),
-                  *calls[i].keys, *calls[i].args) for i in pending])
+            commands = [("EVALSHA", self.shas[calls[i].script], len(calls[i].keys) + 1,
+                         *calls[i].keys, marker_for(calls[i].keys[0], epoch), *calls[i].args)
+                        for i in pending]
+            answers = await self._guarded_pipeline(commands)
             retry = []
             for index, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, NoScriptError) or (
@@ -100,6 +115,10 @@ class Store:
                     retry.append(index)
                 elif isinstance(answer, Exception):
                     raise StoreUnavailable(f"redis error: {answer}") from answer
+                elif answer == LOST:
+                    self.epoch = None
+                    raise StoreLost("a memory marker is missing: Redis lost data or is being "
+                                    "rebuilt")
                 else:
                     results[index] = answer
             if not retry:
@@ -107,6 +126,43 @@ class Store:
             await self.load_scripts()
             pending = retry
         raise StoreUnavailable("redis keeps losing its script cache")
+
+    async def _guarded_pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """The commands, with every node's run id checked against the verified identity.
+        Alone, one connection carries the check and the commands in order (a restart in
+        between breaks the connection); on a cluster, the run ids are read before and after."""
+        if self.cluster:
+            self._check_identity(await self.node_ids())
+            answers = await self._pipeline(commands)
+            self._check_identity(await self.node_ids())
+            return answers
+        answers = await self._pipeline([("INFO", "server"), *commands])
+        info = answers[0]
+        if isinstance(info, Exception):
+            raise StoreUnavailable(f"redis error: {info}") from info
+        self._check_identity({"redis": _run_id(info)})
+        return answers[1:]
+
+    def _check_identity(self, ids: dict[str, str]) -> None:
+        if ids != self.identity:
+            self.epoch = None
+            raise StoreLost("a Redis node restarted or failed over since the store was "
+                            "verified (its run id changed): its copy may be older")
+
+    async def node_ids(self) -> dict[str, str]:
+        """Each primary node's run id (it changes with every restart and failover)."""
+        try:
+            if not self.cluster:
+                return {"redis": _run_id(await self.client.info("server"))}
+            ids = {}
+            for node in self.client.get_primaries():
+                info = await self.client.info("server", target_nodes=node)
+                ids[node.name] = _run_id(info)
+            return ids
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis not ready: {exc}") from exc
 
     async def read(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Plain read commands (HGETALL, HGET...) in one pipeline."""
@@ -143,3 +199,17 @@ class Store:
             except ResponseError as exc:
                 answers.append(exc)
         return answers
+
+
+def _run_id(info: Any) -> str:
+    if isinstance(info, dict):
+        if "run_id" in info:
+            return str(info["run_id"])
+        for value in info.values():  # a cluster client may answer per node
+            if isinstance(value, dict) and "run_id" in value:
+                return str(value["run_id"])
+    if isinstance(info, str):
+        for line in info.splitlines():
+            if line.startswith("run_id:"):
+                return line.split(":", 1)[1].strip()
+    raise StoreUnavailable(f"redis INFO gave no run id: {str(info)[:80]}")

@@ -1,10 +1,14 @@
-"""The faust worker: requests -> allowed / review / invalid; events and outcomes -> state.
+"""The faust worker: requests -> allowed / review / invalid (+ the record on
+contact.decisions); events and outcomes -> state.
 
 Agents run with ``concurrency=1`` and take batches. A batch's offsets are acknowledged
 only after its outputs are acknowledged by Kafka (``take_events`` acks when the loop body
 returns), so a crash replays the batch and the recorded decisions are emitted again
 unchanged. While Redis or Kafka fails the loop body waits and retries: nothing is read
-further, nothing is forwarded (fail closed), and it resumes by itself.
+further, nothing is forwarded (fail closed), and it resumes by itself. When Redis lost data
+(``StoreLost``), the loop holds until the working copy is rebuilt from Kafka
+(``gatekeeper.memory``), then decides the batch again. Before each batch of requests, every
+debtor event acknowledged by the broker is applied (``stream/catchup.py``).
 """
 
 from __future__ import annotations
@@ -22,13 +26,15 @@ from typing import Any
 import faust
 import orjson
 
-from gatekeeper import metrics
+from gatekeeper import metrics, restore
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
-from gatekeeper.errors import StoreUnavailable
+from gatekeeper.errors import StoreLost, StoreUnavailable
 from gatekeeper.gate import Gate, Ttls
+from gatekeeper.memory import Keeper
 from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
+from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.process import process_events, process_outcomes, process_requests
 from gatekeeper.stream.routing import Incoming, Outgoing
 
@@ -71,13 +77,22 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     if signing_required and not settings.signing_keys:
         raise SystemExit("GATEKEEPER_SIGNING_KEY is not set: the worker signs every allowed "
                          "message and refuses to start without a key")
+    if signing_required and not settings.hash_key:
+        raise SystemExit("GATEKEEPER_HASH_KEY is not set: phone numbers and addresses are "
+                         "stored only as keyed hashes, and the worker refuses to start "
+                         "without a key of its own (it is not the signing key: rotating "
+                         "that must not change a stored name)")
     policy = load_policy(settings.policy)
     app, topics = faust_app(settings)
     store = Store.from_url(settings.redis)
     gate = Gate(policy, store, Hasher(settings.hashing_key),
                 Ttls(decision_seconds=settings.decision_ttl_days * 86400))
+    keeper = Keeper(store, settings.hashing_key, partial(restore.rebuild, settings, gate))
+    catchup = EventsCatchUp(settings.broker, settings.topics["events"], settings.app_id,
+                            partial(_apply_events, gate))
     signing_key = settings.signing_keys[0] if settings.signing_keys else None
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
+    app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
     async def send_all(outputs: Sequence[Outgoing]) -> None:
         """Produce and wait for every acknowledgement; retry the lot while Kafka fails."""
@@ -104,6 +119,14 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         while True:
             try:
                 return await step()
+            except StoreLost as exc:
+                log.warning("%s held: %s", what, exc)
+                try:
+                    await keeper.ensure()
+                    continue  # trusted again (rebuilt): decide again at once
+                except StoreUnavailable as again:
+                    metrics.REDIS_ERRORS.inc()
+                    log.warning("%s paused: %s; retrying in %.1fs", what, again, delay)
             except StoreUnavailable as exc:
                 metrics.REDIS_ERRORS.inc()
                 log.warning("%s paused: %s; retrying in %.1fs", what, exc, delay)
@@ -123,7 +146,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             started = time.perf_counter()
             batch = incoming(events)
-            outputs = await until_done(partial(_decide_now, gate, batch, signing_key),
+            outputs = await until_done(partial(_decide_now, gate, catchup, batch, signing_key),
                                        "requests")
             await send_all(outputs)
             metrics.BATCH.observe(len(batch))
@@ -149,7 +172,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:
-        await until_done(_load(store), "startup")
+        await until_done(_load(store, keeper), "startup")
         log.info("gatekeeper ready: policy %s, topics %s", policy.version,
                  ", ".join(settings.topics.values()))
 
@@ -160,21 +183,31 @@ async def _outcomes_now(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]
     return await process_outcomes(gate, batch, datetime.now(UTC))
 
 
-async def _decide_now(gate: Gate, batch: Sequence[Incoming], signing_key: bytes | None
-                      ) -> list[Outgoing]:
-    """Decide a batch at the wall-clock time of this attempt (a retry takes a new time)."""
+async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming],
+                      signing_key: bytes | None) -> list[Outgoing]:
+    """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
+    after applying every event the broker acknowledged before it."""
+    await catchup.catch_up(datetime.now(UTC))
     return await process_requests(gate, batch, datetime.now(UTC), signing_key)
 
 
-def _load(store: Store) -> Callable[[], Awaitable[list[Outgoing]]]:
+async def _apply_events(gate: Gate, batch: Sequence[Incoming], now: datetime
+                        ) -> list[Outgoing]:
+    return await process_events(gate, batch)
+
+
+def _load(store: Store, keeper: Keeper) -> Callable[[], Awaitable[list[Outgoing]]]:
     async def step() -> list[Outgoing]:
         await store.load_scripts()
+        await keeper.ensure()
         return []
     return step
 
 
 def _count(outputs: Sequence[Outgoing], batch: Sequence[Incoming]) -> None:
     for output in outputs:
+        if output.kind == "decisions":
+            continue
         if output.kind == "invalid":
             metrics.INVALID.labels("requests").inc()
             continue

@@ -1,7 +1,9 @@
 """One batch of raw messages -> outputs, in input order. Independent of faust.
 
-Every request read yields exactly one output: allowed, review or invalid. Store outages
-propagate as ``StoreUnavailable`` (nothing is emitted for the batch; the caller retries).
+Every request read yields exactly one output: allowed, review or invalid; every decision
+is also recorded on contact.decisions (the record a lost Redis is rebuilt from). Store
+outages propagate as ``StoreUnavailable`` (nothing is emitted for the batch; the caller
+retries).
 """
 
 from __future__ import annotations
@@ -33,16 +35,19 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
             log.info("invalid request at %s[%d]@%d: %s", message.topic, message.partition,
                      message.offset, error.message)
             outputs[i] = routing.invalid(message, error)
-    results = await gate.decide([r for _, r in valid], now)
-    for (i, request), result in zip(valid, results, strict=True):
+    results = await gate.decide_recorded([r for _, r in valid], now)
+    records: list[Outgoing] = []
+    for (i, request), (result, stored) in zip(valid, results, strict=True):
         message = batch[i]
         if isinstance(result, InvalidInput):
             outputs[i] = routing.invalid(message, result)
-        elif result["decision"] == "allowed":
+            continue
+        if result["decision"] == "allowed":
             outputs[i] = routing.allowed(message, result, signing_key)
         else:
             outputs[i] = routing.review(message, request.raw, result)
-    return [o for o in outputs if o is not None]
+        records.append(routing.record(message, request.raw, result, stored))
+    return [o for o in outputs if o is not None] + records
 
 
 async def process_events(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:

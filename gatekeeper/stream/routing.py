@@ -24,7 +24,7 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    kind: str  # allowed | review | invalid
+    kind: str  # allowed | review | invalid | decisions
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
@@ -48,6 +48,15 @@ def allowed(message: Incoming, decision: dict[str, Any], signing_key: bytes | No
 def review(message: Incoming, request: dict[str, Any], decision: dict[str, Any]) -> Outgoing:
     value = orjson.dumps({"request": request, "decision": decision})
     return Outgoing("review", _key(message, decision), value)
+
+
+def record(message: Incoming, request: dict[str, Any], decision: dict[str, Any],
+           stored: str | None, via: str = "stream") -> Outgoing:
+    """The audit record on contact.decisions: every decision of every path. ``stored`` is
+    the decision record the store keeps (header ``gk-record``): a rebuild puts it back."""
+    value = orjson.dumps({"request": request, "decision": decision, "via": via})
+    headers = (("gk-record", stored.encode()),) if stored else ()
+    return Outgoing("decisions", _key(message, decision), value, headers)
 
 
 def invalid(message: Incoming, error: InvalidInput) -> Outgoing:

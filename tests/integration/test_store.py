@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from store_support import trusted_store
 
-from gatekeeper.counters.keys import Hasher, counters_key, state_key
-from gatekeeper.counters.store import Store
+from gatekeeper.counters.keys import META_KEY, SLOTS, Hasher, counters_key, state_key
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.policy import load_policy
@@ -63,7 +63,7 @@ def cap_policy(tmp_path: Path, limit: int) -> str:
 
 def _hammer(url: str, policy: str, worker: int, count: int, queue: multiprocessing.Queue) -> None:
     async def run() -> list[str]:
-        gate = Gate(load_policy([policy]), Store.from_url(url), HASHER)
+        gate = Gate(load_policy([policy]), await trusted_store(url), HASHER)
         results = []
         for start in range(0, count, 5):  # batches of 5, pipelined
             batch = [req(f"{worker}-{i}") for i in range(start, start + 5)]
@@ -74,9 +74,14 @@ def _hammer(url: str, policy: str, worker: int, count: int, queue: multiprocessi
     queue.put(asyncio.run(run()))
 
 
+async def _prepare(url: str) -> None:
+    await (await trusted_store(url)).close()
+
+
 def test_many_processes_on_one_debtor_allow_exactly_the_limit(redis_url: str,
                                                               tmp_path: Path) -> None:
     policy = cap_policy(tmp_path, 25)
+    asyncio.run(_prepare(redis_url))  # one empty working copy, before the workers start
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     workers = [context.Process(target=_hammer, args=(redis_url, policy, w, 40, queue))
@@ -95,7 +100,7 @@ def test_many_processes_on_one_debtor_allow_exactly_the_limit(redis_url: str,
 
 async def test_a_replayed_request_gets_the_same_decision_and_counts_once(
         redis_url: str, tmp_path: Path) -> None:
-    gate = Gate(load_policy([cap_policy(tmp_path, 2)]), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy([cap_policy(tmp_path, 2)]), await trusted_store(redis_url), HASHER)
     first = await gate.decide([req(1), req(2), req(3)], NOON)
     later = parse_rfc3339("2026-03-02T18:00:00Z")
     again = await gate.decide([req(3), req(1), req(2), req(1)], later)
@@ -108,7 +113,7 @@ async def test_a_replayed_request_gets_the_same_decision_and_counts_once(
 
 
 async def test_one_batch_sees_its_own_requests_in_order(redis_url: str, tmp_path: Path) -> None:
-    gate = Gate(load_policy([cap_policy(tmp_path, 3)]), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy([cap_policy(tmp_path, 3)]), await trusted_store(redis_url), HASHER)
     decisions = await gate.decide([req(i) for i in range(6)] + [req(0)], NOON)
     assert [d["decision"] for d in decisions] == ["allowed"] * 3 + ["blocked"] * 3 + ["allowed"]
     assert decisions[-1] == decisions[0]
@@ -116,7 +121,7 @@ async def test_one_batch_sees_its_own_requests_in_order(redis_url: str, tmp_path
 
 
 async def test_a_reused_request_id_with_other_content_is_invalid(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     (first,) = await gate.decide([req(1)], NOON)
     reordered = request_from_dict(dict(reversed(list(req(1).raw.items()))))
     (same,) = await gate.decide([reordered], NOON)
@@ -127,7 +132,7 @@ async def test_a_reused_request_id_with_other_content_is_invalid(redis_url: str)
 
 
 async def test_scripts_are_reloaded_after_the_cache_is_flushed(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     await gate.decide([req(1)], NOON)
     await gate.store.client.script_flush()
     (decision,) = await gate.decide([req(2, destination="+12125550111")], NOON)
@@ -138,7 +143,7 @@ async def test_scripts_are_reloaded_after_the_cache_is_flushed(redis_url: str) -
 
 
 async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
 
     def event(kind: str, when: str) -> object:
         return parse_event(orjson.dumps({"event_id": kind + when, "debtor_id": "hot",
@@ -156,7 +161,7 @@ async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(redis_url:
 
 
 async def test_a_plan_made_from_stale_state_is_replanned(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     from gatekeeper.plan import make_plan
     from gatekeeper.state import state_from_hash
 
@@ -173,7 +178,7 @@ async def test_a_plan_made_from_stale_state_is_replanned(redis_url: str) -> None
 
 
 async def test_outcomes_settle_reservations_once(redis_url: str, tmp_path: Path) -> None:
-    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), await trusted_store(redis_url), HASHER)
     (first,) = await gate.decide([req(1)], NOON)
     assert first["decision"] == "allowed"
 
@@ -197,13 +202,17 @@ async def test_outcomes_settle_reservations_once(redis_url: str, tmp_path: Path)
 
 
 async def test_keys_hold_no_phone_number_and_all_expire(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     await gate.decide([req(1), req(2)], NOON)
     await gate.apply_events([parse_event(orjson.dumps({
         "event_id": "e", "debtor_id": "hot", "type": "opt_out", "channel": "sms",
         "destination": "+12125550100", "occurred_at": "2026-03-01T00:00:00Z"}))])
     client = sync_client(redis_url)
     keys = list(client.scan_iter("*"))  # every node's keys, also on a cluster
+    memory = [k for k in keys if k == META_KEY or k.startswith("gk:{~m")]
+    assert len(memory) == SLOTS + 1  # the meta hash and one marker per slot, kept forever
+    assert all(client.ttl(k) == -1 for k in memory[:50])
+    keys = [k for k in keys if k not in memory]
     assert sorted(keys) == sorted([counters_key("hot"), state_key("hot")])
     for key in keys:
         assert client.ttl(key) > 0, key
@@ -224,10 +233,10 @@ def test_every_key_of_a_debtor_shares_one_hash_tag(debtor: str) -> None:
 async def test_a_replay_rebuilds_the_identical_decision(redis_url: str) -> None:
     from datetime import timedelta
 
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     odd = NOON + timedelta(microseconds=123_456)
     first = await gate.decide([req(1), req(2), req(3, channel="sms")], odd)
-    fresh = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)  # no cache
+    fresh = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)  # no cache
     again = await fresh.decide([req(1), req(2), req(3, channel="sms")], odd + timedelta(hours=1))
     assert again == first
     assert [d["decision"] for d in first] == ["allowed", "blocked", "blocked"]
@@ -236,7 +245,7 @@ async def test_a_replay_rebuilds_the_identical_decision(redis_url: str) -> None:
 
 
 async def test_a_batch_costs_one_round_trip_once_states_are_known(redis_url: str) -> None:
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     batch = [req(i, debtor_id=f"d{i}") for i in range(50)]
     before = gate.store.round_trips
     await gate.decide(batch, NOON)  # no debtor has state: one round trip
@@ -246,7 +255,7 @@ async def test_a_batch_costs_one_round_trip_once_states_are_known(redis_url: str
             "event_id": f"e{i}", "debtor_id": f"d{i}", "type": "hardship",
             "data": {"on": True}, "occurred_at": "2026-03-01T00:00:00Z"}))
 
-    other = Gate(load_policy("default"), Store.from_url(redis_url), HASHER)  # another worker
+    other = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)  # another worker
     await other.apply_events([hardship(i) for i in range(10)])
     before = gate.store.round_trips
     await gate.decide([req(100 + i, debtor_id=f"d{i}") for i in range(50)], NOON)
@@ -268,7 +277,7 @@ async def test_records_of_old_generations_are_pruned(redis_url: str) -> None:
 
     from gatekeeper.gate import Ttls
 
-    gate = Gate(load_policy("default"), Store.from_url(redis_url), HASHER,
+    gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER,
                 Ttls(decision_seconds=100))
     client = sync_client(redis_url)
 
@@ -293,7 +302,7 @@ async def test_a_debtor_planned_in_zones_a_day_apart_keeps_every_live_counter(
     second request's 'yesterday' is the first one's 'today', which must not be pruned."""
     from datetime import timedelta
 
-    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), Store.from_url(redis_url), HASHER)
+    gate = Gate(load_policy([cap_policy(tmp_path, 1)]), await trusted_store(redis_url), HASHER)
     when = NOON - timedelta(hours=3)  # 14:00 UTC
     west = {"timezone": "Etc/GMT+1"}
     east = {"timezone": "Etc/GMT-11"}

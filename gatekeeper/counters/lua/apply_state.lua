@@ -2,11 +2,17 @@
 --
 -- KEYS[1]  gk:{d}:s   hash: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 --                     (an empty value is a tombstone: the field was cleared at that time)
+-- KEYS[2]  gk:{<slot tag>}:m:<epoch>  the marker of the debtor's slot (see guard.py): when it is
+--                     missing the store lost data or is being rebuilt, and nothing is written
 -- ARGV[1]  state TTL, seconds
 -- ARGV[2]  event time, epoch milliseconds
 -- ARGV[3]  number of fields N; then N pairs: field, value ("" clears)
 --
--- Returns  the state after the change: {f1, v1, f2, v2, ...} as HGETALL gives it (with "v")
+-- Returns  {"lost"}                        the marker is missing: nothing was read or written
+--          the state after the change: {f1, v1, f2, v2, ...} as HGETALL gives it (with "v")
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'lost'}
+end
 local ts = tonumber(ARGV[2])
 local changed = false
 local n = tonumber(ARGV[3])
@@ -18,8 +24,10 @@ for i = 0, n - 1 do
   if current then
     current_ts = tonumber(string.match(current, '^(%-?%d+)|')) or -1
   end
-  if ts >= current_ts then
-    redis.call('HSET', KEYS[1], field, ARGV[2] .. '|' .. value)
+  local stamped = ARGV[2] .. '|' .. value
+  if ts >= current_ts and stamped ~= current then
+    -- (the same event applied again changes nothing, not even the version)
+    redis.call('HSET', KEYS[1], field, stamped)
     changed = true
   end
 end

@@ -12,6 +12,8 @@
 --                     -), outcome (set by settle.lua, or -). Records of generations older
 --                     than the previous one are pruned when a new generation starts.
 -- KEYS[2]  gk:{d}:s   debtor state; "v" is its version
+-- KEYS[3]  gk:{<slot tag>}:m:<epoch>  the marker of the debtor's slot (see guard.py): when it is
+--                     missing the store lost data or is being rebuilt, and nothing is written
 -- ARGV[1]  state version the plan was made from ("0" when no state was known)
 -- ARGV[2]  mode: "decide" (count if every check passes) or "check" (the plan already
 --          blocks: count nothing, record the block)
@@ -27,10 +29,14 @@
 --          outcome may release its count), K, K field names
 -- then     M, and M fields to prune (periods that have left every window)
 --
--- Returns  {"replay", record}              the request id was decided before
+-- Returns  {"lost"}                        the marker is missing: nothing was read or written
+--          {"replay", record}              the request id was decided before
 --          {"stale", version, f1, v1, ...} the state changed since the plan: here it is
 --          {status, last, c1, c2, ...}     status "allowed" | "blocked"; last = "last" or "";
 --                                          then every check's field counts, in order
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  return {'lost'}
+end
 local generation = tonumber(ARGV[7])
 local field = 'r' .. generation .. ':' .. ARGV[8]
 local record = redis.call('HGET', KEYS[1], field)

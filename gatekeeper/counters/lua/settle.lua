@@ -1,13 +1,19 @@
 -- settle.lua: settle an allowed request's reservation with its outcome, once.
 --
 -- KEYS[1]  gk:{d}:c   the debtor's hash of counters and records (see decide.lua)
+-- KEYS[2]  gk:{<slot tag>}:m:<epoch>  the marker of the debtor's slot (see guard.py): when it is
+--                     missing the store lost data or is being rebuilt, and nothing is written
 -- ARGV[1]  the generation of now
 -- ARGV[2]  the request tag (a short hash of the request id)
 -- ARGV[3]  the outcome (not_connected, no_answer, voicemail, conversation, delivered, failed)
 -- ARGV[4]  number of rule codes N; then N rule codes whose counts this outcome releases
 --
--- Returns  {"unknown"} when no decision is on record, {"settled", outcome} when an earlier
+-- Returns  {"lost"}                        the marker is missing: nothing was read or written
+--          {"unknown"} when no decision is on record, {"settled", outcome} when an earlier
 --          outcome settled it, else {"released", fields released...}
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return {'lost'}
+end
 local generation = tonumber(ARGV[1])
 local field = 'r' .. generation .. ':' .. ARGV[2]
 local record = redis.call('HGET', KEYS[1], field)

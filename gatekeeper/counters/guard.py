@@ -1,0 +1,200 @@
+"""The store's memory: notice that Redis lost data, and mark a rebuilt store as trusted.
+
+Redis is the working copy; Kafka holds the record. A copy is trusted while
+
+* the meta hash ``gk:{~meta}:m`` names its ``epoch`` and the run id of every primary node
+  as they were when it was built or last verified, and those run ids still hold (a restart,
+  a failover to a replica, or a restore of an old snapshot changes them), and
+* the marker of every slot for that epoch exists (a ``FLUSHALL`` or an empty restart removes
+  them; each writing script checks its debtor's marker in the same atomic step), and
+* it was built with the hashing key in use (the key's id is in the meta hash).
+
+Anything else is a loss: the gate holds, rebuilds from Kafka (``gatekeeper.restore``), and
+decides again only then. A rebuild first removes the meta hash and the old markers (so no
+worker writes any more), wipes every ``gk:`` key, creates the markers of a new epoch, replays
+the record, and writes the meta hash last. A lock keeps two rebuilders apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, SLOTS, marker_key
+from gatekeeper.counters.store import Store
+from gatekeeper.errors import StoreUnavailable
+
+LOCK_SECONDS = 30
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+def key_id(hashing_key: bytes) -> str:
+    """A short, non-secret id of the hashing key (stored in the meta hash)."""
+    return hmac.new(hashing_key, b"gatekeeper hashing key id", hashlib.sha256).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    epoch: str
+    nodes: dict[str, str]
+    key_id: str
+    built_at: float
+    stats: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``trusted``: the copy may be used. Otherwise ``reason`` says why not, and
+    ``rebuild`` whether this worker should rebuild it (False: hold, another must)."""
+
+    trusted: bool
+    reason: str = ""
+    rebuild: bool = True
+
+
+async def read_meta(store: Store) -> Meta | None:
+    raw = await _call(store, "HGETALL", META_KEY)
+    if not raw:
+        return None
+    data = raw if isinstance(raw, dict) else dict(zip(raw[0::2], raw[1::2], strict=True))
+    try:
+        return Meta(epoch=data["epoch"], nodes=json.loads(data["nodes"]), key_id=data["key_id"],
+                    built_at=float(data["built_at"]), stats=json.loads(data.get("stats", "{}")))
+    except (KeyError, ValueError):
+        return None  # a damaged meta hash is no proof of anything
+
+
+async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdict:
+    """Is the working copy trusted? When it is, ``store`` is set to use it."""
+    meta = await read_meta(store)
+    if meta is None:
+        return Verdict(False, "Redis has no memory marker: it is empty after a restart "
+                              "without persistence, a flush, or it was never built")
+    ids = await store.node_ids()
+    if ids != meta.nodes:
+        return Verdict(False, "a Redis node restarted or failed over since the store was "
+                              "built (run ids changed): its copy may be older than the record")
+    if meta.key_id != hashing_key_id:
+        if meta.built_at >= started_at:
+            return Verdict(False, "the store was built with another hashing key, after this "
+                                  "worker started: this worker holds (restart it with the key "
+                                  "in use)", rebuild=False)
+        return Verdict(False, "the hashing key changed (GATEKEEPER_HASH_KEY): every hashed "
+                              "name is rebuilt from the record with the new key")
+    probe = [marker_key(slot, meta.epoch) for slot in (0, SLOTS // 2, SLOTS - 1)]
+    for key in probe:
+        if not await _call(store, "EXISTS", key):
+            return Verdict(False, "memory markers are missing: Redis lost part of its data")
+    store.identity = ids
+    store.epoch = meta.epoch
+    return Verdict(True)
+
+
+async def begin_rebuild(store: Store) -> str:
+    """Stop every writer, wipe the working copy, and start a new epoch; return it. The store
+    is set to write into the new epoch (the rebuilder's own writes stay guarded: a loss during
+    the rebuild stops it)."""
+    meta = await read_meta(store)
+    await _call(store, "DEL", META_KEY)
+    store.epoch = None
+    if meta is not None:  # the markers first: no worker of the old epoch writes after this
+        await _delete(store, [marker_key(slot, meta.epoch) for slot in range(SLOTS)])
+    await wipe(store)
+    epoch = uuid.uuid4().hex[:12]
+    await _write(store, [("SET", marker_key(slot, epoch), "1") for slot in range(SLOTS)])
+    store.identity = await store.node_ids()
+    store.epoch = epoch
+    return epoch
+
+
+async def finish_rebuild(store: Store, epoch: str, hashing_key_id: str,
+                         stats: dict[str, Any]) -> None:
+    """Mark the rebuilt copy as trusted (the meta hash is written last)."""
+    ids = await store.node_ids()
+    if ids != store.identity:
+        raise StoreUnavailable("a Redis node restarted during the rebuild; rebuilding again")
+    await _call(store, "HSET", META_KEY, mapping={
+        "epoch": epoch, "nodes": json.dumps(ids, sort_keys=True), "key_id": hashing_key_id,
+        "built_at": f"{time.time():.3f}", "stats": json.dumps(stats, sort_keys=True)})
+
+
+async def wipe(store: Store) -> int:
+    """Delete every key of the gatekeeper but the rebuild lock; return how many."""
+    deleted = 0
+    batch: list[str] = []
+    async for key in store.client.scan_iter(match=PREFIX + "*", count=1000):
+        if key == LOCK_KEY:
+            continue
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += await _delete(store, batch)
+            batch = []
+    if batch:
+        deleted += await _delete(store, batch)
+    return deleted
+
+
+async def acquire_lock(store: Store, owner: str) -> bool:
+    return bool(await _call(store, "SET", LOCK_KEY, owner, nx=True, ex=LOCK_SECONDS))
+
+
+async def refresh_lock(store: Store, owner: str) -> bool:
+    return bool(await _call(store, "EVAL", _REFRESH, 1, LOCK_KEY, owner, LOCK_SECONDS))
+
+
+async def release_lock(store: Store, owner: str) -> None:
+    await _call(store, "EVAL", _RELEASE, 1, LOCK_KEY, owner)
+
+
+async def lock_holder(store: Store) -> str | None:
+    holder = await _call(store, "GET", LOCK_KEY)
+    return str(holder) if holder else None
+
+
+async def _call(store: Store, *command: Any, **options: Any) -> Any:
+    """One plain command (not through the guarded pipeline)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    name, *args = command
+    try:
+        if options:
+            method = getattr(store.client, str(name).lower())
+            return await method(*args, **options)
+        return await store.client.execute_command(name, *args)
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+    except RedisError as exc:
+        raise StoreUnavailable(f"redis error: {exc}") from exc
+
+
+async def _delete(store: Store, keys: list[str]) -> int:
+    if store.cluster:  # keys of many slots: one by one (each on its own node)
+        return sum([int(await _call(store, "UNLINK", key)) for key in keys])
+    deleted = 0
+    for at in range(0, len(keys), 1000):
+        deleted += int(await _call(store, "UNLINK", *keys[at:at + 1000]))
+    return deleted
+
+
+async def _write(store: Store, commands: list[tuple[Any, ...]]) -> None:
+    for at in range(0, len(commands), 2000):
+        answers = await store.read(commands[at:at + 2000])
+        del answers

@@ -1,0 +1,246 @@
+"""Rebuild the Redis working copy from the Kafka record.
+
+What binds is on Kafka: ``debtor.events`` (kept forever), ``contact.decisions`` and
+``contact.outcomes`` (kept for the record retention, at least the longest policy window).
+A rebuild replays them through the same gate code that made them, partition by partition
+(the topics are co-partitioned by debtor, so one partition number holds every message of
+its debtors), in the order the live gate saw them (broker timestamps):
+
+* every debtor event since the beginning, applied as the events agent applies it;
+* every decision within the windows, planned again at its recorded time from the state the
+  replay has reached: its record is put back (so a replayed request gets its first decision)
+  and, when it was allowed, its counts (``Gate.restore``);
+* every outcome within the windows, settling its reservation and starting cool-downs.
+
+Messages that were dead-lettered live (invalid) are skipped again. Nothing here decides
+anything new.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from gatekeeper.errors import InvalidInput
+from gatekeeper.gate import Gate
+from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.settings import Settings
+from gatekeeper.topics import bootstrap
+from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
+
+log = logging.getLogger(__name__)
+KINDS = ("events", "decisions", "outcomes")  # at one timestamp: events first, as live
+CHUNK = 2000
+DAY_MS = 86_400_000
+
+
+@dataclass
+class Stats:
+    events: int = 0
+    decisions: int = 0
+    outcomes: int = 0
+    restored: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    partitions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "decisions": self.decisions, "outcomes": self.outcomes,
+                "restored": self.restored, "duplicates": self.duplicates,
+                "skipped": self.skipped, "partitions": self.partitions}
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    timestamp: int  # ms
+    order: int
+    value: bytes
+    record: str | None  # decisions: the gk-record header
+
+
+def window_days(gate: Gate) -> int:
+    """How far back decisions and outcomes still matter: the longest window, two decision
+    TTLs (records live that long) and two days of time-zone margin."""
+    return needed_days(gate.policy.max_window_days, gate.ttls.decision_seconds // 86400)
+
+
+def needed_days(max_window_days: int, decision_ttl_days: int) -> int:
+    """The retention contact.decisions and contact.outcomes need at the least."""
+    return max_window_days + 2 * decision_ttl_days + 2
+
+
+async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None],
+                  *, now: datetime | None = None) -> dict[str, Any]:
+    """Replay the record into the (wiped, guarded) store behind ``gate``."""
+    now = now or datetime.now(UTC)
+    since_ms = int((now - timedelta(days=window_days(gate))).timestamp() * 1000)
+    topics = {kind: settings.topics[kind] for kind in KINDS}
+    stats = Stats()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(settings.broker), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 * 1024 * 1024,
+                                fetch_max_bytes=16 * 1024 * 1024)
+    await consumer.start()
+    try:
+        counts = {len(await _partitions(consumer, topic)) for topic in topics.values()}
+        counts.discard(0)
+        numbers = range(max(counts, default=0))
+        # co-partitioned topics: one partition number at a time holds all of its debtors;
+        # otherwise one pass over everything
+        groups = [[n] for n in numbers] if len(counts) <= 1 else [list(numbers)]
+        started, last_report = time.monotonic(), 0.0
+        for index, group in enumerate(groups):
+            items = await _read_partitions(consumer, topics, group, since_ms)
+            stats.partitions += len(group)
+            for at in range(0, len(items), CHUNK):
+                await _replay(gate, items[at:at + CHUNK], now, stats)
+                if time.monotonic() - last_report > 2.0:
+                    last_report = time.monotonic()
+                    progress(_progress(stats, index, len(groups), started))
+        progress(_progress(stats, len(groups) - 1, len(groups), started) + ", done")
+    finally:
+        await consumer.stop()
+    return stats.as_dict()
+
+
+def _progress(stats: Stats, number: int, total: int, started: float) -> str:
+    seconds = time.monotonic() - started
+    done = stats.events + stats.decisions + stats.outcomes
+    return (f"partition group {number + 1}/{total}: {stats.events} events, {stats.decisions} "
+            f"decisions ({stats.restored} restored), {stats.outcomes} outcomes in "
+            f"{seconds:.1f}s ({done / max(seconds, 1e-3):,.0f} messages/s)")
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    if topic not in await consumer.topics():  # (this also refreshes the metadata)
+        return []  # a topic that does not exist holds nothing
+    return sorted(consumer.partitions_for_topic(topic) or ())
+
+
+async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
+                           numbers: list[int], since_ms: int) -> list[tuple[int, int, Item]]:
+    """Every message of these partitions of the three topics, up to their ends now, merged
+    in broker-timestamp order (events from the beginning, the rest from the window)."""
+    tps = {TopicPartition(topic, n): KINDS.index(kind) for kind, topic in topics.items()
+           for n in numbers if n in (consumer.partitions_for_topic(topic) or ())}
+    present = list(tps)
+    if not present:
+        return []
+    consumer.assign(present)
+    ends = await consumer.end_offsets(present)
+    starts = await consumer.beginning_offsets(present)
+    windowed = [tp for tp in present if tps[tp] != 0]
+    if windowed:
+        found = await consumer.offsets_for_times({tp: since_ms for tp in windowed})
+        for tp in windowed:
+            at = found.get(tp)
+            starts[tp] = at.offset if at is not None else ends[tp]
+    for tp in present:
+        consumer.seek(tp, starts[tp])
+    left = {tp for tp in present if starts[tp] < ends[tp]}
+    items: list[tuple[int, int, Item]] = []
+    while left:
+        batches = await consumer.getmany(*left, timeout_ms=1000, max_records=20000)
+        for tp, records in batches.items():
+            order = tps[tp]
+            for record in records:
+                if record.offset >= ends[tp]:
+                    continue
+                header = dict(record.headers or ()).get("gk-record")
+                items.append((record.timestamp, order, Item(
+                    record.timestamp, order, record.value or b"",
+                    header.decode() if header else None)))
+        for tp in list(left):
+            if await consumer.position(tp) >= ends[tp]:
+                left.discard(tp)
+    items.sort(key=lambda entry: (entry[0], entry[1]))
+    return items
+
+
+async def _replay(gate: Gate, chunk: Sequence[tuple[int, int, Item]], now: datetime,
+                  stats: Stats) -> None:
+    """Apply a chunk in order, each run of one kind in one pipelined step."""
+    run: list[Item] = []
+    for _, order, item in chunk:
+        if run and run[-1].order != order:
+            await _apply_run(gate, run, now, stats)
+            run = []
+        run.append(item)
+    if run:
+        await _apply_run(gate, run, now, stats)
+
+
+async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats) -> None:
+    kind = KINDS[run[0].order]
+    if kind == "events":
+        events: list[DebtorEvent] = []
+        for item in run:
+            try:
+                events.append(parse_event(item.value))
+            except InvalidInput:
+                stats.skipped += 1
+        await gate.apply_events(events)
+        stats.events += len(events)
+    elif kind == "decisions":
+        recorded: list[tuple[ContactRequest, str, str]] = []
+        for item in run:
+            decoded = _decision(item)
+            if decoded is None:
+                stats.skipped += 1
+            else:
+                recorded.append(decoded)
+        counts = await gate.restore(recorded, now)
+        stats.decisions += len(recorded)
+        stats.restored += counts["restored"]
+        stats.duplicates += counts["duplicates"]
+    else:
+        by_generation: dict[int, tuple[int, list[ContactOutcome]]] = {}
+        for item in run:  # settled in the generation of the time they were applied live
+            try:
+                outcome = parse_outcome(item.value)
+            except InvalidInput:
+                stats.skipped += 1
+                continue
+            generation = item.timestamp // 1000 // gate.ttls.decision_seconds
+            by_generation.setdefault(generation, (item.timestamp, []))[1].append(outcome)
+        for first, outcomes in by_generation.values():
+            await gate.apply_outcomes(outcomes, _at(first))
+            stats.outcomes += len(outcomes)
+
+
+def _at(timestamp_ms: int) -> datetime:
+    return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+
+
+def _decision(item: Item) -> tuple[ContactRequest, str, str] | None:
+    """The request, the decision word and the record of a contact.decisions message (None
+    when it cannot be read: it is counted as skipped)."""
+    try:
+        body = orjson.loads(item.value)
+        request = request_from_dict(body["request"])
+        decision = body["decision"]
+        word = decision["decision"]
+        if word not in ("allowed", "blocked"):
+            return None
+        record = item.record or _record_from(decision, request)
+        return request, word, record
+    except (orjson.JSONDecodeError, InvalidInput, KeyError, TypeError, ValueError):
+        return None
+
+
+def _record_from(decision: dict[str, Any], request: ContactRequest) -> str:
+    """A record for a decision that came without one (its counts and last contact are not
+    known: a replay words limit reasons from zero counts)."""
+    from gatekeeper.gate import content_hash
+    from gatekeeper.timeutil import parse_rfc3339
+
+    when = parse_rfc3339(decision["evaluated_at"]).timestamp()
+    status = "a" if decision["decision"] == "allowed" else "b"
+    return " ".join((status, f"{when:.3f}", content_hash(request), "-", "-", "-"))

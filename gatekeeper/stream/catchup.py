@@ -1,0 +1,100 @@
+"""Acknowledged events apply: before a batch of requests is decided, every debtor event
+the broker had acknowledged by then is applied.
+
+An event whose produce was acknowledged before a request was produced is below the events
+topic's end offset (its high watermark) by the time the request is read. So before each
+batch the worker asks for the end offsets of the events topic and reads, with a consumer of
+its own (no group), every event between what it has applied and those ends, applying them as
+the events agent does (applying an event twice changes nothing). The events agent still reads
+the same events, and dead-letters the invalid ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.topics import bootstrap
+
+log = logging.getLogger(__name__)
+Apply = Callable[[Sequence[Incoming], datetime], Awaitable[list[Outgoing]]]
+
+
+class EventsCatchUp:
+    def __init__(self, broker: str, topic: str, group_id: str, apply: Apply):
+        self.broker = broker
+        self.topic = topic
+        self.group_id = group_id
+        self.apply = apply
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self.applied = 0
+
+    async def _start(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker), group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            await consumer.topics()
+            partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
+            self._partitions = [TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(self._partitions)
+            committed = await self._committed()
+            for tp in self._partitions:
+                if tp in committed:  # what the events agent has applied already
+                    consumer.seek(tp, committed[tp])
+                else:
+                    await consumer.seek_to_beginning(tp)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._consumer = consumer
+        return consumer
+
+    async def _committed(self) -> dict[TopicPartition, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(self.broker))
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(self.group_id)
+        finally:
+            await admin.close()
+        return {tp: meta.offset for tp, meta in offsets.items()
+                if tp.topic == self.topic and meta.offset >= 0}
+
+    async def catch_up(self, now: datetime) -> int:
+        """Apply every event below the current end offsets; return how many were read.
+        Kafka or Redis failures propagate (the caller holds the batch and retries)."""
+        consumer = self._consumer or await self._start()
+        if not self._partitions:
+            return 0
+        ends = await consumer.end_offsets(self._partitions)
+        behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}
+        read = 0
+        while behind:
+            batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
+            incoming = [Incoming(r.key, r.value, r.topic, r.partition, r.offset)
+                        for records in batches.values() for r in records]
+            if incoming:
+                try:
+                    await self.apply(incoming, now)
+                except BaseException:  # read again next time: nothing may be skipped
+                    for tp, records in batches.items():
+                        if records:
+                            consumer.seek(tp, records[0].offset)
+                    raise
+                read += len(incoming)
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+        self.applied += read
+        return read
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
