@@ -66,6 +66,35 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
 
 
 @main.command()
+@click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]")
+@click.option("--redis", "redis_url", help="Redis URL [GATEKEEPER_REDIS]")
+@click.option("--policy", help="comma-separated packs or files [GATEKEEPER_POLICY]")
+@click.option("--topic-prefix", help="prefix of every topic [GATEKEEPER_TOPIC_PREFIX]")
+@click.option("--loglevel", default="warning", show_default=True)
+def restore(broker: str | None, redis_url: str | None, policy: str | None,
+            topic_prefix: str | None, loglevel: str) -> None:
+    """Rebuild Redis from the Kafka record (debtor.events, contact.decisions, contact.outcomes).
+
+    Running workers hold (decide nothing) while it runs and carry on afterwards. Safe to run
+    again: every run wipes the working copy and replays the same record. Workers rebuild by
+    themselves when they notice a loss; this is the same rebuild, by hand (for example after
+    restoring Redis from a backup, or to measure it)."""
+    _logging(loglevel)
+    settings = Settings.from_env(broker=broker, redis=redis_url, policy=policy,
+                                 topic_prefix=topic_prefix)
+    if not settings.hash_key:
+        raise click.ClickException("GATEKEEPER_HASH_KEY is not set: the rebuild hashes phone "
+                                   "numbers and addresses with the workers' key")
+    from gatekeeper.rebuild_cli import run_restore
+
+    try:
+        stats = asyncio.run(run_restore(settings, lambda text: click.echo(text, err=True)))
+    except GatekeeperError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(stats.items())))
+
+
+@main.command()
 @click.option("--seconds", type=float, default=20.0, show_default=True)
 @click.option("--rate", type=float, default=150.0, show_default=True,
               help="requests per second from the synthetic dialer")

@@ -30,12 +30,14 @@ Rebuild = Callable[[Progress], Awaitable[dict[str, Any]]]
 
 class Keeper:
     def __init__(self, store: Store, hashing_key: bytes, rebuild: Rebuild, *,
-                 started_at: float | None = None, hold_seconds: float = 1.0):
+                 started_at: float | None = None, hold_seconds: float = 1.0,
+                 progress: Progress | None = None):
         self.store = store
         self.key_id = guard.key_id(hashing_key)
         self.rebuild = rebuild
         self.started_at = time.time() if started_at is None else started_at
         self.hold_seconds = hold_seconds
+        self.progress = progress or (lambda text: log.info("rebuild: %s", text))
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.ready = False
         self.rebuilding = False
@@ -86,7 +88,7 @@ class Keeper:
         refresher = asyncio.create_task(self._keep_lock())
         try:
             epoch = await guard.begin_rebuild(self.store)
-            stats = await self.rebuild(lambda text: log.info("rebuild: %s", text))
+            stats = await self.rebuild(self.progress)
             stats["seconds"] = round(time.monotonic() - started, 1)
             await guard.finish_rebuild(self.store, epoch, self.key_id, stats)
             self.last_stats = stats

@@ -32,7 +32,7 @@ from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.settings import Settings
-from gatekeeper.topics import bootstrap
+from gatekeeper.topics import bootstrap, partitions_of
 from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
                                 fetch_max_bytes=16 * 1024 * 1024)
     await consumer.start()
     try:
-        counts = {len(await _partitions(consumer, topic)) for topic in topics.values()}
+        found = await partitions_of(settings.broker, list(topics.values()))
+        counts = {len(numbers) for numbers in found.values()}
         counts.discard(0)
         numbers = range(max(counts, default=0))
         # co-partitioned topics: one partition number at a time holds all of its debtors;
@@ -97,7 +98,7 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
         groups = [[n] for n in numbers] if len(counts) <= 1 else [list(numbers)]
         started, last_report = time.monotonic(), 0.0
         for index, group in enumerate(groups):
-            items = await _read_partitions(consumer, topics, group, since_ms)
+            items = await _read_partitions(consumer, topics, found, group, since_ms)
             stats.partitions += len(group)
             for at in range(0, len(items), CHUNK):
                 await _replay(gate, items[at:at + CHUNK], now, stats)
@@ -118,18 +119,13 @@ def _progress(stats: Stats, number: int, total: int, started: float) -> str:
             f"{seconds:.1f}s ({done / max(seconds, 1e-3):,.0f} messages/s)")
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    if topic not in await consumer.topics():  # (this also refreshes the metadata)
-        return []  # a topic that does not exist holds nothing
-    return sorted(consumer.partitions_for_topic(topic) or ())
-
-
 async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
-                           numbers: list[int], since_ms: int) -> list[tuple[int, int, Item]]:
+                           found: dict[str, list[int]], numbers: list[int], since_ms: int
+                           ) -> list[tuple[int, int, Item]]:
     """Every message of these partitions of the three topics, up to their ends now, merged
     in broker-timestamp order (events from the beginning, the rest from the window)."""
     tps = {TopicPartition(topic, n): KINDS.index(kind) for kind, topic in topics.items()
-           for n in numbers if n in (consumer.partitions_for_topic(topic) or ())}
+           for n in numbers if n in found.get(topic, ())}
     present = list(tps)
     if not present:
         return []
@@ -138,9 +134,9 @@ async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
     starts = await consumer.beginning_offsets(present)
     windowed = [tp for tp in present if tps[tp] != 0]
     if windowed:
-        found = await consumer.offsets_for_times({tp: since_ms for tp in windowed})
+        times = await consumer.offsets_for_times({tp: since_ms for tp in windowed})
         for tp in windowed:
-            at = found.get(tp)
+            at = times.get(tp)
             starts[tp] = at.offset if at is not None else ends[tp]
     for tp in present:
         consumer.seek(tp, starts[tp])

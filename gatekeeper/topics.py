@@ -133,3 +133,17 @@ async def check_retention(settings: Settings, needed_days: int) -> None:
             "the Kafka record would forget what binds the gate; fix the topic configs "
             "(kafka-configs --alter --entity-type topics ...) and start again:\n  "
             + "\n  ".join(problems))
+
+
+async def partitions_of(broker: str, names: list[str]) -> dict[str, list[int]]:
+    """The partition numbers of each topic that exists (a missing topic is left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker), request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        present = [n for n in names if n in existing]
+        described = await admin.describe_topics(present) if present else []
+    finally:
+        await admin.close()
+    return {t["topic"]: sorted(p["partition"] for p in t.get("partitions") or ())
+            for t in described if t.get("error_code", 0) == 0}

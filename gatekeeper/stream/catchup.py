@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from gatekeeper.stream.routing import Incoming, Outgoing
-from gatekeeper.topics import bootstrap
+from gatekeeper.topics import bootstrap, partitions_of
 
 log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Incoming], datetime], Awaitable[list[Outgoing]]]
@@ -40,8 +40,7 @@ class EventsCatchUp:
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            await consumer.topics()
-            partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
+            partitions = (await partitions_of(self.broker, [self.topic])).get(self.topic, [])
             self._partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self._partitions)
             committed = await self._committed()
