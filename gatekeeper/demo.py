@@ -147,7 +147,8 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
     env = {**os.environ, "GATEKEEPER_BROKER": settings.broker, "GATEKEEPER_REDIS": settings.redis,
            "GATEKEEPER_TOPIC_PREFIX": settings.topic_prefix, "GATEKEEPER_APP_ID": settings.app_id,
            "GATEKEEPER_POLICY": settings.policy, "GATEKEEPER_METRICS_PORT": "0",
-           "GATEKEEPER_SIGNING_KEY": settings.signing_key or "demo-signing-key"}
+           "GATEKEEPER_SIGNING_KEY": settings.signing_key or "demo-signing-key",
+           "GATEKEEPER_HASH_KEY": settings.hash_key or "demo-hash-key"}
     print(f"starting the worker (policy {settings.policy}; log {log_path})", flush=True)
     with log_path.open("wb") as log:
         worker = subprocess.Popen([sys.executable, "-m", "gatekeeper", "worker"], env=env,
