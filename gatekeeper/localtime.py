@@ -1,10 +1,14 @@
 """The debtor's clocks: candidate time zones, local calendar periods, weekday windows and
-statutory holidays. Pure: every function takes the instant it reasons about."""
+statutory holidays. Pure: every function takes the instant it reasons about.
+
+Nothing here raises at the ends of the calendar (years 1 and 9999, in any zone): local
+dates saturate, and an instant past the last representable day is ``UTC_MAX``, "never"
+(see ``timeutil``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -14,6 +18,7 @@ from phonenumbers import timezone as phone_timezone
 
 from gatekeeper.model import PHONE_CHANNELS
 from gatekeeper.policy.model import WEEKDAYS, Span
+from gatekeeper.timeutil import UTC_MAX, add_days, to_zone
 
 EPOCH = date(1970, 1, 1)
 MAX_PHONE_ZONES = 16
@@ -81,7 +86,7 @@ def candidate_zones(channel: str, destination: str,
 
 
 def local_date(instant: datetime, zone_name: str) -> date:
-    return instant.astimezone(zone(zone_name)).date()
+    return to_zone(instant, zone(zone_name)).date()
 
 
 def day_number(day: date) -> int:
@@ -102,23 +107,34 @@ def start_of_day(day: date, zone_name: str) -> datetime:
     tz = zone(zone_name)
     local = datetime.combine(day, time(0), tz)
     # Round-trip through UTC: a midnight that does not exist maps to the next valid instant.
-    return local.astimezone(UTC).astimezone(tz)
+    return to_zone(to_zone(local, UTC), tz)
+
+
+def start_of_day_after(day: date, days: int, zone_name: str) -> datetime:
+    """The first instant of the local day ``days`` after ``day``; ``UTC_MAX`` (never) when
+    that day lies past the end of the calendar."""
+    later = add_days(day, days)
+    return UTC_MAX if later is None else start_of_day(later, zone_name)
 
 
 def local_instant(day: date, minutes: int, zone_name: str) -> datetime:
     """The instant of a local wall-clock time (minutes after midnight, up to 1440)."""
     if minutes >= 1440:
-        return start_of_day(day + timedelta(days=1), zone_name)
+        return start_of_day_after(day, 1, zone_name)
     tz = zone(zone_name)
     local = datetime.combine(day, time(minutes // 60, minutes % 60), tz)
-    return local.astimezone(UTC).astimezone(tz)
+    return to_zone(to_zone(local, UTC), tz)
 
 
 def next_period_start(day: date, period: str, zone_name: str) -> datetime:
+    """The first instant of the next local day, week or month; ``UTC_MAX`` (never) past
+    the end of the calendar."""
     if period == "day":
-        return start_of_day(day + timedelta(days=1), zone_name)
+        return start_of_day_after(day, 1, zone_name)
     if period == "week":
-        return start_of_day(day + timedelta(days=7 - day.weekday()), zone_name)
+        return start_of_day_after(day, 7 - day.weekday(), zone_name)
+    if day.year == 9999 and day.month == 12:
+        return UTC_MAX
     first = date(day.year + (day.month == 12), day.month % 12 + 1, 1)
     return start_of_day(first, zone_name)
 
@@ -175,7 +191,7 @@ class Hours:
         return self.week.get(WEEKDAYS[day.weekday()], ())
 
     def allows(self, instant: datetime) -> bool:
-        local = instant.astimezone(self.tz)
+        local = to_zone(instant, self.tz)
         minute = local.hour * 60 + local.minute
         return any(s.start_minutes <= minute < s.end_minutes for s in self.spans_on(local.date()))
 
@@ -183,14 +199,16 @@ class Hours:
         """The first instant at or after ``instant`` inside an allowed span."""
         if self.allows(instant):
             return instant
-        day = instant.astimezone(self.tz).date()
+        day = to_zone(instant, self.tz).date()
         for offset in range(SEARCH_DAYS):
-            current = day + timedelta(days=offset)
+            current = add_days(day, offset)
+            if current is None:
+                return None  # past the end of the calendar: never
             for span in self.spans_on(current):
                 start = datetime.combine(current, span.start, self.tz)
-                start = start.astimezone(UTC).astimezone(self.tz)
+                start = to_zone(to_zone(start, UTC), self.tz)
                 if start >= instant and self.allows(start):
-                    return start.astimezone(UTC)
+                    return to_zone(start, UTC)
         return None
 
 

@@ -8,7 +8,7 @@ the verdict computes ``retry_at``. It never imports faust or redis and never rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from gatekeeper.counters.keys import Hasher, rule_code
@@ -22,12 +22,19 @@ from gatekeeper.localtime import (
     local_instant,
     month_number,
     next_period_start,
-    start_of_day,
+    start_of_day_after,
     week_number,
 )
 from gatekeeper.model import ContactRequest, DebtorProfile, DebtorState, Reason
 from gatekeeper.policy.model import Policy, Rule
-from gatekeeper.timeutil import format_utc
+from gatekeeper.timeutil import (
+    UTC_MAX,
+    add_days,
+    format_retry,
+    format_utc,
+    from_epoch,
+    to_zone,
+)
 
 FALLBACK_ZONE = "UTC"
 NOUNS = {"call": "calls", "sms": "texts", "email": "emails", "letter": "letters", "visit": "visits"}
@@ -75,8 +82,7 @@ class Plan:
 def _reason(rule: Rule, message: str, *, retry_at: datetime | None = None,
             limit: int | None = None, observed: int | None = None) -> Reason:
     return Reason(rule=rule.name, kind=rule.kind, message=message, limit=limit,
-                  observed=observed, retry_at=format_utc(retry_at) if retry_at else None,
-                  citation=rule.citation)
+                  observed=observed, retry_at=format_retry(retry_at), citation=rule.citation)
 
 
 def _scope(rule: Rule, request: ContactRequest, hasher: Hasher) -> tuple[str, str]:
@@ -157,7 +163,7 @@ class _Inconvenient:
         self.windows = windows
 
     def _blocked_until(self, instant: datetime) -> datetime | None:
-        local = instant.astimezone(self.hours.tz)
+        local = to_zone(instant, self.hours.tz)
         minute = local.hour * 60 + local.minute
         weekday = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
         for window in self.windows:
@@ -167,9 +173,11 @@ class _Inconvenient:
             end = int(window.end[:2]) * 60 + int(window.end[3:])
             inside = start <= minute < end if start < end else (minute >= start or minute < end)
             if inside:
-                day = local.date()
+                day: date | None = local.date()
                 if start >= end and minute >= start:
-                    day += timedelta(days=1)
+                    day = add_days(local.date(), 1)
+                if day is None:
+                    return UTC_MAX  # the window runs past the end of the calendar
                 return local_instant(day, end, self.hours.zone_name)
         return None
 
@@ -182,6 +190,8 @@ class _Inconvenient:
             until = self._blocked_until(current)
             if until is None:
                 return current
+            if until >= UTC_MAX:
+                return None  # never
             current = until
         return None
 
@@ -325,9 +335,8 @@ def _cooldown_until(rule: Rule, state: DebtorState, request: ContactRequest,
     for debt, seconds in state.conversations:
         if request.debt_id and debt not in (request.debt_id, "*"):
             continue
-        when = datetime.fromtimestamp(seconds, tz=UTC)
-        first_day = local_date(when, zone_name)
-        until = start_of_day(first_day + timedelta(days=rule.params["days"]), zone_name)
+        first_day = local_date(from_epoch(seconds), zone_name)
+        until = start_of_day_after(first_day, rule.params["days"], zone_name)
         latest = until if latest is None else max(latest, until)
     return latest
 
@@ -341,6 +350,6 @@ def period_end(check: CounterCheck, plan: Plan, counts: list[int]) -> datetime |
         for k in range(1, len(counts) + 1):
             total -= counts[k - 1]
             if total < check.limit:
-                return start_of_day(plan.local_day + timedelta(days=k), plan.primary_zone)
-        return start_of_day(plan.local_day + timedelta(days=len(counts)), plan.primary_zone)
+                return start_of_day_after(plan.local_day, k, plan.primary_zone)
+        return start_of_day_after(plan.local_day, len(counts), plan.primary_zone)
     return next_period_start(plan.local_day, check.period, plan.primary_zone)

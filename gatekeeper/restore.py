@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.settings import Settings
+from gatekeeper.timebounds import TimeBounds, admit_event, admit_outcome
 from gatekeeper.topics import bootstrap, partitions_of
 from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
 
@@ -61,6 +62,7 @@ class Stats:
 class Item:
     timestamp: int  # ms
     order: int
+    key: bytes  # the debtor
     value: bytes
     record: str | None  # decisions: the gk-record header
 
@@ -100,11 +102,13 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
         for index, group in enumerate(groups):
             items = await _read_partitions(consumer, topics, found, group, since_ms)
             stats.partitions += len(group)
-            for at in range(0, len(items), CHUNK):
-                await _replay(gate, items[at:at + CHUNK], now, stats)
+            batches = _Batches(gate, now, stats, TimeBounds.from_settings(settings))
+            for _, _, item in items:
+                await batches.add(item, item.key)
                 if time.monotonic() - last_report > 2.0:
                     last_report = time.monotonic()
                     progress(_progress(stats, index, len(groups), started))
+            await batches.flush_all()
         progress(_progress(stats, len(groups) - 1, len(groups), started) + ", done")
     finally:
         await consumer.stop()
@@ -151,7 +155,7 @@ async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
                     continue
                 header = dict(record.headers or ()).get("gk-record")
                 items.append((record.timestamp, order, Item(
-                    record.timestamp, order, record.value or b"",
+                    record.timestamp, order, record.key or b"", record.value or b"",
                     header.decode() if header else None)))
         for tp in list(left):
             if await consumer.position(tp) >= ends[tp]:
@@ -160,26 +164,48 @@ async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
     return items
 
 
-async def _replay(gate: Gate, chunk: Sequence[tuple[int, int, Item]], now: datetime,
-                  stats: Stats) -> None:
-    """Apply a chunk in order, each run of one kind in one pipelined step."""
-    run: list[Item] = []
-    for _, order, item in chunk:
-        if run and run[-1].order != order:
-            await _apply_run(gate, run, now, stats)
-            run = []
-        run.append(item)
-    if run:
-        await _apply_run(gate, run, now, stats)
+class _Batches:
+    """Pending runs of each kind, applied in big pipelined steps while keeping the order that
+    matters: a debtor's events before its later decisions are planned (and not after), and a
+    decision before the outcomes that settle it. Counts and last-writer-wins state commute."""
+
+    def __init__(self, gate: Gate, now: datetime, stats: Stats, bounds: TimeBounds):
+        self.gate, self.now, self.stats, self.bounds = gate, now, stats, bounds
+        self.pending: list[list[Item]] = [[], [], []]
+        self.debtors: list[set[bytes]] = [set(), set(), set()]
+
+    async def add(self, item: Item, debtor: bytes) -> None:
+        events, decisions, outcomes = range(3)
+        if item.order in (events, outcomes) and debtor in self.debtors[decisions]:
+            await self.flush(decisions)
+        elif item.order == decisions and debtor in self.debtors[events]:
+            await self.flush(events)
+        self.pending[item.order].append(item)
+        self.debtors[item.order].add(debtor)
+        if len(self.pending[item.order]) >= CHUNK:
+            await self.flush_all()
+
+    async def flush(self, order: int) -> None:
+        run, self.pending[order], self.debtors[order] = self.pending[order], [], set()
+        if run:
+            await _apply_run(self.gate, run, self.now, self.stats, self.bounds)
+
+    async def flush_all(self) -> None:
+        for order in range(3):
+            await self.flush(order)
 
 
-async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats) -> None:
+async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats,
+                     bounds: TimeBounds) -> None:
+    """Apply one run of one kind; events and outcomes pass the time check the live agents
+    made, with their broker timestamp as the clock (so the same ones are left out)."""
     kind = KINDS[run[0].order]
     if kind == "events":
         events: list[DebtorEvent] = []
         for item in run:
             try:
-                events.append(parse_event(item.value))
+                events.append(admit_event(parse_event(item.value), _at(item.timestamp),
+                                          bounds))
             except InvalidInput:
                 stats.skipped += 1
         await gate.apply_events(events)
@@ -200,7 +226,8 @@ async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats) -
         by_generation: dict[int, tuple[int, list[ContactOutcome]]] = {}
         for item in run:  # settled in the generation of the time they were applied live
             try:
-                outcome = parse_outcome(item.value)
+                outcome = admit_outcome(parse_outcome(item.value), _at(item.timestamp),
+                                        bounds)
             except InvalidInput:
                 stats.skipped += 1
                 continue

@@ -35,6 +35,8 @@ class Settings:
     metrics_port: int = 9108
     decision_ttl_days: int = 3
     record_retention_days: int = 1200  # contact.decisions and contact.outcomes (Reg F: 3 years)
+    clock_skew_seconds: int = 300
+    max_request_age_days: int = 30
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -49,7 +51,9 @@ class Settings:
                  "batch_within": "GATEKEEPER_BATCH_WITHIN",
                  "metrics_port": "GATEKEEPER_METRICS_PORT",
                  "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS",
-                 "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS"}
+                 "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS",
+                 "clock_skew_seconds": "GATEKEEPER_CLOCK_SKEW_SECONDS",
+                 "max_request_age_days": "GATEKEEPER_MAX_REQUEST_AGE_DAYS"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):

@@ -4,7 +4,9 @@ and verdicts as the worker, with the clock set to each line's own timestamp.
 Each input line is ``{"kind": "request"|"event"|"outcome", "data": {...}}``. One Decision
 is written per request line, in input order; a malformed request line gets a Decision
 ``invalid`` naming the problem; a malformed event or outcome line stops the run, since the
-history would be wrong after it.
+history would be wrong after it. Each line's time is checked against the clock as the
+worker checks it (``timebounds``); since each line is its own clock, only the fixed bounds
+(nothing before 1970) can fail here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gatekeeper.gate import Gate
 from gatekeeper.memory import initialize_empty
 from gatekeeper.policy import load_policy
 from gatekeeper.redis_server import PrivateRedis
+from gatekeeper.timebounds import DEFAULT_BOUNDS, admit_event, admit_outcome, check_request
 from gatekeeper.validate import event_from_dict, outcome_from_dict, request_from_dict
 
 SIMULATION_KEY = b"gatekeeper-simulation"
@@ -101,15 +104,18 @@ async def simulate(lines: Iterator[tuple[int, dict[str, Any] | InvalidInput]],
         try:
             if kind == "request":
                 request = request_from_dict(data)
+                check_request(request, request.requested_at, DEFAULT_BOUNDS)
                 (decision,) = await gate.decide([request], request.requested_at)
                 if isinstance(decision, InvalidInput):
                     raise decision
                 decision = dict(decision)
             elif kind == "event":
-                await gate.apply_events([event_from_dict(data)])
+                event = event_from_dict(data)
+                await gate.apply_events([admit_event(event, event.occurred_at, DEFAULT_BOUNDS)])
                 continue
             else:
                 outcome = outcome_from_dict(data)
+                outcome = admit_outcome(outcome, outcome.occurred_at, DEFAULT_BOUNDS)
                 await gate.apply_outcomes([outcome], outcome.occurred_at)
                 continue
         except InvalidInput as error:

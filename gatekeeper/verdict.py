@@ -16,7 +16,7 @@ from typing import Any
 from gatekeeper.localtime import NotBefore, earliest_common
 from gatekeeper.model import Reason
 from gatekeeper.plan import CounterCheck, Plan, period_end
-from gatekeeper.timeutil import format_utc, from_epoch
+from gatekeeper.timeutil import format_retry, format_utc, from_epoch, shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetim
         "debtor_id": request.debtor_id,
         "decision": decision,
         "reasons": [r.as_dict() for r in reasons],
-        "retry_at": format_utc(retry_at) if retry_at else None,
+        "retry_at": format_retry(retry_at),
         "policy": plan.policy_version,
         "evaluated_at": evaluated_at,
         "shadow": [r.as_dict() for r in shadow],  # last: the store may append to it
@@ -56,19 +56,19 @@ def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason
         rule=check.rule.name, kind=check.rule.kind,
         message=f"{check.what}: {observed} (limit {check.limit})",
         limit=check.limit, observed=observed,
-        retry_at=format_utc(retry) if retry else None, citation=check.rule.citation,
+        retry_at=format_retry(retry), citation=check.rule.citation,
     )
 
 
 def spacing_reason(plan: Plan, last_contact: float) -> tuple[Reason, datetime]:
     assert plan.spacing is not None
     rule, seconds = plan.spacing
-    until = from_epoch(last_contact) + timedelta(seconds=seconds)
+    until = shift(from_epoch(last_contact), timedelta(seconds=seconds))
     days = seconds // 86400
     reason = Reason(rule=rule.name, kind=rule.kind,
                     message=f"last contact {format_utc(from_epoch(last_contact))}; at least "
                             f"{days} days must pass", limit=days,
-                    retry_at=format_utc(until), citation=rule.citation)
+                    retry_at=format_retry(until), citation=rule.citation)
     return reason, until
 
 

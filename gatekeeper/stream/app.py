@@ -37,6 +37,7 @@ from gatekeeper.settings import Settings
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.process import process_events, process_outcomes, process_requests
 from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.timebounds import TimeBounds
 
 log = logging.getLogger("gatekeeper.worker")
 MAX_BACKOFF = 5.0
@@ -88,9 +89,10 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     gate = Gate(policy, store, Hasher(settings.hashing_key),
                 Ttls(decision_seconds=settings.decision_ttl_days * 86400))
     keeper = Keeper(store, settings.hashing_key, partial(restore.rebuild, settings, gate))
-    catchup = EventsCatchUp(settings.broker, settings.topics["events"], settings.app_id,
-                            partial(_apply_events, gate))
     signing_key = settings.signing_keys[0] if settings.signing_keys else None
+    bounds = TimeBounds.from_settings(settings)
+    catchup = EventsCatchUp(settings.broker, settings.topics["events"], settings.app_id,
+                            partial(_apply_events, gate, bounds=bounds))
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
     app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
@@ -146,7 +148,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             started = time.perf_counter()
             batch = incoming(events)
-            outputs = await until_done(partial(_decide_now, gate, catchup, batch, signing_key),
+            outputs = await until_done(partial(_decide_now, gate, catchup, batch, signing_key,
+                                               bounds),
                                        "requests")
             await send_all(outputs)
             metrics.BATCH.observe(len(batch))
@@ -167,8 +170,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
 
         app.agent(topics[kind], name=f"gatekeeper.{kind}", concurrency=1)(agent)
 
-    control_agent("events", process_events)
-    control_agent("outcomes", _outcomes_now)
+    control_agent("events", partial(_control_now, process_events, bounds=bounds))
+    control_agent("outcomes", partial(_control_now, process_outcomes, bounds=bounds))
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:
@@ -179,21 +182,25 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     return app
 
 
-async def _outcomes_now(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
-    return await process_outcomes(gate, batch, datetime.now(UTC))
+async def _control_now(step: Callable[[Gate, Sequence[Incoming], datetime, TimeBounds],
+                                      Awaitable[list[Outgoing]]],
+                       gate: Gate, batch: Sequence[Incoming], bounds: TimeBounds
+                       ) -> list[Outgoing]:
+    """Apply events or outcomes at the wall-clock time of this attempt."""
+    return await step(gate, batch, datetime.now(UTC), bounds)
 
 
 async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming],
-                      signing_key: bytes | None) -> list[Outgoing]:
+                      signing_key: bytes | None, bounds: TimeBounds) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it."""
     await catchup.catch_up(datetime.now(UTC))
-    return await process_requests(gate, batch, datetime.now(UTC), signing_key)
+    return await process_requests(gate, batch, datetime.now(UTC), signing_key, bounds)
 
 
-async def _apply_events(gate: Gate, batch: Sequence[Incoming], now: datetime
-                        ) -> list[Outgoing]:
-    return await process_events(gate, batch)
+async def _apply_events(gate: Gate, batch: Sequence[Incoming], now: datetime, *,
+                        bounds: TimeBounds) -> list[Outgoing]:
+    return await process_events(gate, batch, now, bounds)
 
 
 def _load(store: Store, keeper: Keeper) -> Callable[[], Awaitable[list[Outgoing]]]:

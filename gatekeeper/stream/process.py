@@ -4,6 +4,8 @@ Every request read yields exactly one output: allowed, review or invalid; every 
 is also recorded on contact.decisions (the record a lost Redis is rebuilt from). Store
 outages propagate as ``StoreUnavailable`` (nothing is emitted for the batch; the caller
 retries).
+``now`` is the gate's clock for the batch: decisions are made at it, and messages whose own
+time is not sane against it are invalid (``timebounds``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from gatekeeper.gate import Gate
 from gatekeeper.model import ContactRequest
 from gatekeeper.stream import routing
 from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.timebounds import (
+    DEFAULT_BOUNDS,
+    TimeBounds,
+    admit_event,
+    admit_outcome,
+    check_request,
+)
 from gatekeeper.validate import parse_event, parse_outcome, parse_request
 
 log = logging.getLogger(__name__)
@@ -25,12 +34,15 @@ T = TypeVar("T")
 
 
 async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
-                           signing_key: bytes | None) -> list[Outgoing]:
+                           signing_key: bytes | None, bounds: TimeBounds = DEFAULT_BOUNDS
+                           ) -> list[Outgoing]:
     outputs: list[Outgoing | None] = [None] * len(batch)
     valid: list[tuple[int, ContactRequest]] = []
     for i, message in enumerate(batch):
         try:
-            valid.append((i, parse_request(message.value)))  # type: ignore[arg-type]
+            request = parse_request(message.value)  # type: ignore[arg-type]
+            check_request(request, now, bounds)
+            valid.append((i, request))
         except InvalidInput as error:
             log.info("invalid request at %s[%d]@%d: %s", message.topic, message.partition,
                      message.offset, error.message)
@@ -50,17 +62,21 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
     return [o for o in outputs if o is not None] + records
 
 
-async def process_events(gate: Gate, batch: Sequence[Incoming]) -> list[Outgoing]:
-    """Apply debtor events; invalid ones are returned for the dead-letter topic."""
-    events, rejected = _parse_all(batch, parse_event)
+async def process_events(gate: Gate, batch: Sequence[Incoming], now: datetime,
+                         bounds: TimeBounds = DEFAULT_BOUNDS) -> list[Outgoing]:
+    """Apply debtor events, each at its own time but no later than ``now``; invalid ones
+    are returned for the dead-letter topic."""
+    events, rejected = _parse_all(batch, lambda raw: admit_event(parse_event(raw), now, bounds))
     await gate.apply_events(events)
     return rejected
 
 
-async def process_outcomes(gate: Gate, batch: Sequence[Incoming], now: datetime
-                           ) -> list[Outgoing]:
-    """Settle reservations with outcomes; invalid ones are returned for the dead letters."""
-    outcomes, rejected = _parse_all(batch, parse_outcome)
+async def process_outcomes(gate: Gate, batch: Sequence[Incoming], now: datetime,
+                           bounds: TimeBounds = DEFAULT_BOUNDS) -> list[Outgoing]:
+    """Settle reservations with outcomes (conversations at their own time, no later than
+    ``now``); invalid ones are returned for the dead letters."""
+    outcomes, rejected = _parse_all(
+        batch, lambda raw: admit_outcome(parse_outcome(raw), now, bounds))
     await gate.apply_outcomes(outcomes, now)
     return rejected
 

@@ -231,7 +231,7 @@ async def test_events_acknowledged_before_a_request_apply_to_it(
     now = datetime.now(UTC).replace(microsecond=0)
     gate = await live_gate(settings)
     catchup = EventsCatchUp(settings.broker, settings.topics["events"], app_id,
-                            lambda batch, at: process_events(gate, batch))
+                            lambda batch, at: process_events(gate, batch, at))
     try:
         assert await catchup.catch_up(now) == 0
         debtors = [f"fresh-{i}" for i in range(200)]
