@@ -207,12 +207,15 @@ class Gate:
         calls = []
         for request, word, record in recorded:
             when = _from_millis(record.split(" ")[1])
-            plan = make_plan(request, self.policy, self._state(request.debtor_id), when,
-                             self.hasher)
             allowed = word == "allowed"
-            counted = [check.increment for check in plan.checks] if allowed else []
-            releasable = [check.increment for check in plan.checks
-                          if check.rule.params.get("counts")] if allowed else []
+            counted: list[str] = []
+            releasable: list[str] = []
+            if allowed:  # what it counted (a blocked one counted nothing: no plan needed)
+                plan = make_plan(request, self.policy, self._state(request.debtor_id), when,
+                                 self.hasher)
+                counted = [check.increment for check in plan.checks]
+                releasable = [check.increment for check in plan.checks
+                              if check.rule.params.get("counts")]
             generation = self._generation(when)
             record_ttl = (generation + 2) * self.ttls.decision_seconds - int(now.timestamp())
             words = record.split(" ")[:6] + [",".join(releasable) or "-", "-"]
