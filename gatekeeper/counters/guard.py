@@ -186,8 +186,8 @@ async def _call(store: Store, *command: Any, **options: Any) -> Any:
 
 
 async def _delete(store: Store, keys: list[str]) -> int:
-    if store.cluster:  # keys of many slots: one by one (each on its own node)
-        return sum([int(await _call(store, "UNLINK", key)) for key in keys])
+    if store.cluster:  # keys of many slots: one UNLINK each, grouped per node
+        return sum(int(n) for n in await _cluster_batch(store, [("UNLINK", k) for k in keys]))
     deleted = 0
     for at in range(0, len(keys), 1000):
         deleted += int(await _call(store, "UNLINK", *keys[at:at + 1000]))
@@ -195,6 +195,25 @@ async def _delete(store: Store, keys: list[str]) -> int:
 
 
 async def _write(store: Store, commands: list[tuple[Any, ...]]) -> None:
+    if store.cluster:
+        await _cluster_batch(store, commands)
+        return
     for at in range(0, len(commands), 2000):
-        answers = await store.read(commands[at:at + 2000])
-        del answers
+        await store.read(commands[at:at + 2000])
+
+
+async def _cluster_batch(store: Store, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Plain commands on a cluster, pipelined per node (redis-py's cluster pipeline takes
+    plain commands, not scripts)."""
+    from redis.exceptions import RedisError
+
+    answers: list[Any] = []
+    try:
+        for at in range(0, len(commands), 2000):
+            pipe = store.client.pipeline()
+            for command in commands[at:at + 2000]:
+                pipe.execute_command(*command)
+            answers += await pipe.execute()
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(f"redis error: {exc}") from exc
+    return answers

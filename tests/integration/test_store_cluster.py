@@ -65,3 +65,22 @@ async def test_the_worker_runs_against_the_cluster(
         assert report.allowed > 0 and report.review > 0
     finally:
         worker.stop()
+
+
+async def test_a_wipe_reaches_every_node_and_markers_cover_every_slot(redis_url: str) -> None:
+    from gatekeeper.counters import guard
+    from gatekeeper.counters.keys import SLOTS, counters_key, marker_key
+    from gatekeeper.counters.store import Store
+
+    client = RedisCluster.from_url("redis://" + redis_url.removeprefix("redis+cluster://"),
+                                   decode_responses=True)
+    for i in range(300):  # debtors on every node
+        client.hset(counters_key(f"d{i}"), "x", 1)
+    store = Store.from_url(redis_url)
+    epoch = await guard.begin_rebuild(store)
+    left = [k for k in client.scan_iter("gk:*") if not k.startswith("gk:{~m")]
+    assert left == []
+    markers = [marker_key(slot, epoch) for slot in range(0, SLOTS, 97)]
+    assert all(client.exists(k) for k in markers)
+    client.close()
+    await store.close()
