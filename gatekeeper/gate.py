@@ -19,13 +19,14 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 
-from gatekeeper.counters.keys import Hasher, counters_key, request_tag, rule_code, state_key
-from gatekeeper.counters.store import Call, Store
+from gatekeeper.counters import wire
+from gatekeeper.counters.keys import Hasher, rule_code
+from gatekeeper.counters.store import Store
 from gatekeeper.errors import InvalidInput, StoreUnavailable
 from gatekeeper.model import (
     OUTCOMES,
@@ -44,9 +45,9 @@ MAX_REPLANS = 5
 DAY = 86400
 STATE_CACHE = 200_000
 EMPTY = DebtorState()
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 RESTORE_GRACE = 3600  # a restored record too old to keep lives this long: outcomes replayed
                       # during the rebuild settle it
+Decided = tuple[dict[str, Any] | InvalidInput, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,106 +88,62 @@ class Gate:
         return [decision for decision, _ in await self.decide_recorded(requests, now)]
 
     async def decide_recorded(self, requests: Sequence[ContactRequest], now: datetime
-                              ) -> list[tuple[dict[str, Any] | InvalidInput, str | None]]:
+                              ) -> list[Decided]:
         """``decide``, each decision with its record (the words the store keeps, which go
         with the decision to ``contact.decisions`` so that a rebuild restores them)."""
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # recorded to the ms
         hashes = [content_hash(r) for r in requests]
-        out: list[tuple[dict[str, Any] | InvalidInput, str | None] | None] = \
-            [None] * len(requests)
+        out: list[Decided | None] = [None] * len(requests)
         todo = list(range(len(requests)))
         for _ in range(MAX_REPLANS):
             if not todo:
                 break
             plans = {i: make_plan(requests[i], self.policy, self._state(requests[i].debtor_id),
                                   now, self.hasher) for i in todo}
-            results = await self.store.run([self._decide_call(plans[i], hashes[i])
-                                            for i in todo])
+            answers = await self.store.run([
+                wire.decide_call(plans[i], hashes[i], counters_ttl=self.counters_ttl,
+                                 decision_seconds=self.ttls.decision_seconds) for i in todo])
             stale = []
-            for i, result in zip(todo, results, strict=True):
-                kind = result[0]
-                if kind == "stale":
-                    self._remember(requests[i].debtor_id, state_from_hash(_pairs(result[2:])))
+            for i, answer in zip(todo, answers, strict=True):
+                result = wire.decide_answer(plans[i], hashes[i], answer)
+                if isinstance(result, wire.Stale):
+                    self._remember(requests[i].debtor_id, state_from_hash(result.state))
                     stale.append(i)
-                elif kind == "replay":
-                    out[i] = (self._replay(requests[i], result[1], hashes[i]),
-                              record_words(result[1]))
+                elif isinstance(result, wire.Replayed):
+                    out[i] = (self._replay(requests[i], result.record, hashes[i]),
+                              result.record.words())
                 else:
-                    out[i] = (self._verdict(plans[i], result),
-                              _new_record(plans[i], hashes[i], result))
+                    out[i] = (decide(plans[i], StoreResult(result.status, result.counts,
+                                                           result.last)), result.record)
             todo = stale
         if todo:
             raise StoreUnavailable("debtor state keeps changing under the decision")
         return [d for d in out if d is not None]
 
-    def _generation(self, when: datetime) -> int:
-        return int(when.timestamp()) // self.ttls.decision_seconds
-
-    def _decide_call(self, plan: Plan, payload_hash: str) -> Call:
-        request = plan.request
-        rules = ",".join(rule_code(r.rule) for r in plan.blocking) or "-"
-        # a record lives until its generation has passed twice: one to two decision TTLs
-        generation = self._generation(plan.now)
-        record_ttl = (generation + 2) * self.ttls.decision_seconds - int(plan.now.timestamp())
-        args: list[Any] = [
-            plan.state_version,
-            "check" if plan.statically_blocked else "decide",
-            f"{plan.now.timestamp():.3f}",
-            plan.spacing[1] if plan.spacing else 0,
-            self.counters_ttl,
-            record_ttl,
-            generation,
-            request_tag(request.request_id),
-            payload_hash,
-            rules,
-            len(plan.checks),
-        ]
-        prune: list[str] = []
-        for check in plan.checks:
-            releasable = 1 if check.rule.params.get("counts") else 0
-            args += [check.limit, 0 if check.shadow else 1, releasable, len(check.fields),
-                     *check.fields]
-            if not plan.statically_blocked:
-                prune += _stale_fields(check.increment, check.period, len(check.fields))
-        args += [len(prune), *prune]
-        return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)],
-                    args)
-
-    def _verdict(self, plan: Plan, result: list[Any]) -> dict[str, Any]:
-        last = float(result[1]) if result[1] else None
-        return decide(plan, StoreResult(str(result[0]), _split(plan, result[2:]), last))
-
-    def _replay(self, request: ContactRequest, record: str, wanted_hash: str
+    def _replay(self, request: ContactRequest, record: wire.Record, wanted_hash: str
                 ) -> dict[str, Any] | InvalidInput:
         """Rebuild a recorded decision: the plan at the recorded time, with the recorded
         counts, last contact and blocking rules, gives the same verdict again."""
-        status, when, stored_hash, counts, last, rules = record.split(" ")[:6]
-        if stored_hash != wanted_hash:
+        if record.content_hash != wanted_hash:
             return InvalidInput(
                 f"request_id {request.request_id!r} was decided before for other content; "
                 "a request id must not be reused", field="request_id",
                 expected="a new request id, or the same request unchanged",
                 found=request.request_id)
-        plan = make_plan(request, self.policy, self._state(request.debtor_id),
-                         _from_millis(when), self.hasher)
-        plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, rules))
-        numbers = [int(c) for c in counts.split(",")] if counts != "-" else []
-        if len(numbers) != sum(len(c.fields) for c in plan.checks):
-            numbers = [0] * sum(len(c.fields) for c in plan.checks)  # the policy changed
-        word = "allowed" if status == "a" else "blocked"
-        decision = decide(plan, StoreResult(word, _split(plan, numbers),
-                                            float(last) if last != "-" else None))
-        decision["decision"] = word  # what was recorded stands
+        plan = make_plan(request, self.policy, self._state(request.debtor_id), record.when,
+                         self.hasher)
+        plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, record.rules))
+        counts = wire.split_counts(plan, record.counts or ())
+        decision = decide(plan, StoreResult(record.decision, counts, record.last_contact))
+        decision["decision"] = record.decision  # what was recorded stands
         return decision
 
-    def _recorded_reasons(self, plan: Plan, rules: str) -> tuple[Reason, ...]:
+    def _recorded_reasons(self, plan: Plan, codes: Sequence[str]) -> tuple[Reason, ...]:
         """The static reasons of the first decision, by rule; the re-made plan words them,
         unless the debtor's state has changed so much that it no longer finds them."""
-        if rules == "-":
-            return ()
         found = {rule_code(r.rule): r for r in plan.blocking}
         reasons = []
-        for code in rules.split(","):
+        for code in codes:
             if code in found:
                 reasons.append(found[code])
                 continue
@@ -198,33 +155,23 @@ class Gate:
                                   citation=rule.citation if rule else None))
         return tuple(reasons)
 
-    async def restore(self, recorded: Sequence[tuple[ContactRequest, str, str]],
-                      now: datetime) -> dict[str, int]:
-        """Put recorded decisions back while the store is rebuilt: each (request, decision
-        word, record) is planned again at its recorded time from the state the rebuild has
-        reached, and, if it was allowed, its counts are added (once, even if Kafka holds it
-        twice). Returns how many were restored, and how many were already there."""
+    async def restore(self, recorded: Sequence[tuple[ContactRequest, str]], now: datetime
+                      ) -> dict[str, int]:
+        """Put recorded decisions back while the store is rebuilt: each (request, record) is
+        planned again at its recorded time from the state the rebuild has reached, and, if
+        it was allowed, its counts are added (once, even if Kafka holds it twice). Returns
+        how many were restored, and how many were already there."""
         calls = []
-        for request, word, record in recorded:
-            when = _from_millis(record.split(" ")[1])
-            allowed = word == "allowed"
-            counted: list[str] = []
-            releasable: list[str] = []
-            if allowed:  # what it counted (a blocked one counted nothing: no plan needed)
-                plan = make_plan(request, self.policy, self._state(request.debtor_id), when,
-                                 self.hasher)
-                counted = [check.increment for check in plan.checks]
-                releasable = [check.increment for check in plan.checks
-                              if check.rule.params.get("counts")]
-            generation = self._generation(when)
-            record_ttl = (generation + 2) * self.ttls.decision_seconds - int(now.timestamp())
-            words = record.split(" ")[:6] + [",".join(releasable) or "-", "-"]
-            calls.append(Call("restore", [counters_key(request.debtor_id)], [
-                generation, request_tag(request.request_id), " ".join(words),
-                1 if allowed else 0, words[1], self.counters_ttl,
-                record_ttl if record_ttl > 0 else RESTORE_GRACE, len(counted), *counted]))
+        for request, text in recorded:
+            record = wire.Record.parse(text)
+            plan = make_plan(request, self.policy, self._state(request.debtor_id), record.when,
+                             self.hasher) if record.status == "a" else None
+            calls.append(wire.restore_call(
+                plan, request.debtor_id, request.request_id, record, now=now,
+                counters_ttl=self.counters_ttl, decision_seconds=self.ttls.decision_seconds,
+                grace=RESTORE_GRACE))
         answers = await self.store.run(calls)
-        restored = sum(1 for a in answers if a and a[0] == "restored")
+        restored = sum(1 for a in answers if wire.restore_answer(a))
         return {"restored": restored, "duplicates": len(answers) - restored}
 
     async def apply_events(self, events: Sequence[DebtorEvent]) -> None:
@@ -234,10 +181,11 @@ class Gate:
         for event in events:
             fields = event_fields(event, self.hasher)
             if fields:
-                calls.append(self._state_call(event.debtor_id, event.occurred_at, fields))
+                calls.append(wire.state_call(event.debtor_id, event.occurred_at, fields,
+                                             state_ttl=self.ttls.state_seconds))
                 debtors.append(event.debtor_id)
         for debtor_id, state in zip(debtors, await self.store.run(calls), strict=True):
-            self._remember(debtor_id, state_from_hash(_pairs(state)))
+            self._remember(debtor_id, state_from_hash(wire.pairs(state)))
 
     async def apply_outcomes(self, outcomes: Sequence[ContactOutcome], now: datetime
                              ) -> list[Any]:
@@ -245,59 +193,15 @@ class Gate:
         cool-downs from conversations."""
         calls = []
         for outcome in outcomes:
-            codes = self._settle_codes.get(outcome.outcome, ())
-            calls.append(Call("settle", [counters_key(outcome.debtor_id)],
-                              [self._generation(now), request_tag(outcome.request_id),
-                               outcome.outcome,
-                               len(codes), *codes]))
+            calls.append(wire.settle_call(
+                outcome.debtor_id, outcome.request_id, outcome.outcome,
+                self._settle_codes.get(outcome.outcome, ()), now=now,
+                decision_seconds=self.ttls.decision_seconds))
             fields = outcome_fields(outcome)
             if fields:
-                calls.append(self._state_call(outcome.debtor_id, outcome.occurred_at, fields))
+                calls.append(wire.state_call(outcome.debtor_id, outcome.occurred_at, fields,
+                                             state_ttl=self.ttls.state_seconds))
         return await self.store.run(calls)
-
-    def _state_call(self, debtor_id: str, when: datetime, fields: list[tuple[str, str]]
-                    ) -> Call:
-        args: list[Any] = [self.ttls.state_seconds, int(when.timestamp() * 1000), len(fields)]
-        for name, value in fields:
-            args += [name, value]
-        return Call("apply_state", [state_key(debtor_id)], args)
-
-
-def record_words(record: str) -> str:
-    """The part of a stored record that travels with the decision: status, time, content
-    hash, counts, last contact, blocking rules (what settles it is rebuilt from the plan)."""
-    return " ".join(record.split(" ")[:6])
-
-
-def _new_record(plan: Plan, payload_hash: str, result: list[Any]) -> str:
-    """The words decide.lua has just stored for a fresh decision (see ``record_words``)."""
-    status = "a" if result[0] == "allowed" else "b"
-    counts = ",".join(str(int(c)) for c in result[2:]) or "-"
-    rules = ",".join(rule_code(r.rule) for r in plan.blocking) or "-"
-    return " ".join((status, f"{plan.now.timestamp():.3f}", payload_hash, counts,
-                     str(result[1]) if result[1] else "-", rules))
-
-
-def _from_millis(text: str) -> datetime:
-    """The recorded evaluation time ("<seconds>.<3 digits>"), exactly."""
-    seconds, _, fraction = text.partition(".")
-    return EPOCH + timedelta(seconds=int(seconds), milliseconds=int(fraction.ljust(3, "0")[:3]))
-
-
-def _pairs(flat: Sequence[Any]) -> dict[str, str]:
-    """HGETALL's flat [field, value, ...] answer (as Lua returns it) as a dict."""
-    if isinstance(flat, dict):
-        return flat
-    return dict(zip(flat[0::2], flat[1::2], strict=True))
-
-
-def _split(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
-    """The flat list of field counts, cut per check."""
-    out, at = [], 0
-    for check in plan.checks:
-        out.append(tuple(int(c) for c in counts[at:at + len(check.fields)]))
-        at += len(check.fields)
-    return tuple(out)
 
 
 def content_hash(request: ContactRequest) -> str:
@@ -319,22 +223,3 @@ def _settle_codes(policy: Policy) -> dict[str, tuple[str, ...]]:
                 if outcome not in counted:
                     codes[outcome].append(rule_code(rule.name))
     return {o: tuple(c) for o, c in codes.items()}
-
-
-ZONE_SKEW_DAYS = 2  # local dates of one instant differ by up to two days across zones
-
-
-def _stale_fields(increment: str, period: str, window_days: int) -> list[str]:
-    """Fields of the same rule and scope from periods that no window still covers, in any
-    zone: one debtor's requests may be planned in zones whose local dates differ (UTC-12 to
-    UTC+14), so a period is pruned only once it is out of reach from every one of them."""
-    head, _, key = increment.rpartition("|")
-    if period in ("day", "rolling"):
-        last = int(key) - window_days - ZONE_SKEW_DAYS  # the newest day no window can reach
-        return [f"{head}|{n}" for n in range(last - 6, last + 1)]
-    if period == "week":
-        week = int(key[1:])
-        return [f"{head}|w{week - 2}", f"{head}|w{week - 3}"]
-    month = int(key[1:])
-    return [f"{head}|m{month - 2}"]
-

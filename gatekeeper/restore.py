@@ -211,7 +211,7 @@ async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats,
         await gate.apply_events(events)
         stats.events += len(events)
     elif kind == "decisions":
-        recorded: list[tuple[ContactRequest, str, str]] = []
+        recorded: list[tuple[ContactRequest, str]] = []
         for item in run:
             decoded = _decision(item)
             if decoded is None:
@@ -242,9 +242,9 @@ def _at(timestamp_ms: int) -> datetime:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
-def _decision(item: Item) -> tuple[ContactRequest, str, str] | None:
-    """The request, the decision word and the record of a contact.decisions message (None
-    when it cannot be read: it is counted as skipped)."""
+def _decision(item: Item) -> tuple[ContactRequest, str] | None:
+    """The request and the record of a contact.decisions message (None when it cannot be
+    read: it is counted as skipped)."""
     try:
         body = orjson.loads(item.value)
         request = request_from_dict(body["request"])
@@ -253,7 +253,7 @@ def _decision(item: Item) -> tuple[ContactRequest, str, str] | None:
         if word not in ("allowed", "blocked"):
             return None
         record = item.record or _record_from(decision, request)
-        return request, word, record
+        return request, record
     except (orjson.JSONDecodeError, InvalidInput, KeyError, TypeError, ValueError):
         return None
 

@@ -162,6 +162,7 @@ async def test_an_older_event_arriving_late_does_not_undo_a_newer_one(redis_url:
 
 async def test_a_plan_made_from_stale_state_is_replanned(redis_url: str) -> None:
     gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
+    from gatekeeper.counters import wire
     from gatekeeper.plan import make_plan
     from gatekeeper.state import state_from_hash
 
@@ -170,7 +171,8 @@ async def test_a_plan_made_from_stale_state_is_replanned(redis_url: str) -> None
     await gate.apply_events([parse_event(orjson.dumps({
         "event_id": "e", "debtor_id": "hot", "type": "cease",
         "occurred_at": "2026-03-01T00:00:00Z"}))])
-    (answer,) = await gate.store.run([gate._decide_call(plan, "h")])
+    (answer,) = await gate.store.run([wire.decide_call(
+        plan, "h", counters_ttl=gate.counters_ttl, decision_seconds=gate.ttls.decision_seconds)])
     assert answer[0] == "stale"
     (decision,) = await gate.decide([req(1)], NOON)  # the gate re-reads and re-plans
     assert [r["rule"] for r in decision["reasons"]] == ["default/cease-and-status"]

@@ -1,0 +1,226 @@
+"""The wire between the gate and the store: how a plan, an event or an outcome becomes a
+script call (the ARGV layouts of ``lua/*.lua``), what the scripts answer, and the decision
+record's words. Nothing outside ``counters/`` knows an ARGV position or a record word.
+
+A decision record is one string of eight space-separated words, kept in the debtor's hash
+under ``r<generation>:<request tag>``:
+
+    status   a | b                      allowed or blocked
+    time     epoch seconds, 3 decimals  when it was decided
+    hash     10 hex                     the request's content hash (a reused id differs)
+    counts   c1,c2,.. | -               every check's field counts, in plan order
+    last     epoch seconds | -          the debtor's last contact then
+    rules    code,code,.. | -           the plan's static blocking rules
+    release  field,field,.. | -         counted fields an outcome may release
+    outcome  outcome | -                set once by settle.lua
+
+The first six travel with the decision on ``contact.decisions`` (header ``gk-record``); a
+rebuild puts them back, with the release words made again from the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gatekeeper.counters.keys import counters_key, request_tag, rule_code, state_key
+from gatekeeper.counters.store import Call
+from gatekeeper.plan import Plan
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ZONE_SKEW_DAYS = 2  # local dates of one instant differ by up to two days across zones
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    status: str  # "a" | "b"
+    time: str  # epoch seconds with 3 decimals, as recorded
+    content_hash: str
+    counts: tuple[int, ...] | None  # None: not known (a record made without them)
+    last: str | None  # epoch seconds, as stored
+    rules: tuple[str, ...]  # rule codes
+
+    @classmethod
+    def parse(cls, text: str) -> Record:
+        status, when, content, counts, last, rules = text.split(" ")[:6]
+        return cls(status, when, content,
+                   tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
+                   last if last != "-" else None,
+                   tuple(rules.split(",")) if rules != "-" else ())
+
+    @property
+    def decision(self) -> str:
+        return "allowed" if self.status == "a" else "blocked"
+
+    @property
+    def last_contact(self) -> float | None:
+        return float(self.last) if self.last is not None else None
+
+    @property
+    def when(self) -> datetime:
+        """The recorded evaluation time, exactly (to the millisecond)."""
+        seconds, _, fraction = self.time.partition(".")
+        return EPOCH + timedelta(seconds=int(seconds),
+                                 milliseconds=int(fraction.ljust(3, "0")[:3]))
+
+    def words(self) -> str:
+        """The six words that travel with the decision."""
+        counts = ",".join(str(c) for c in self.counts) if self.counts is not None else "-"
+        return " ".join((self.status, self.time, self.content_hash, counts or "-",
+                         self.last or "-", ",".join(self.rules) or "-"))
+
+
+def record_of(text: str) -> str:
+    """The travelling words of a stored record (drops release and outcome)."""
+    return " ".join(text.split(" ")[:6])
+
+
+def generation(when: datetime, decision_seconds: int) -> int:
+    """Records are kept by generation: one generation spans the decision TTL."""
+    return int(when.timestamp()) // decision_seconds
+
+
+# --------------------------------------------------------------------------- decide.lua
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """decide.lua counted (or refused) the request: its status, the debtor's last contact,
+    and every check's field counts, cut per check."""
+
+    status: str  # allowed | blocked
+    last: float | None
+    counts: tuple[tuple[int, ...], ...]
+    record: str  # the travelling words of the record it stored
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    state: dict[str, str]  # the debtor's current state hash
+
+
+def decide_call(plan: Plan, content_hash: str, *, counters_ttl: int,
+                decision_seconds: int) -> Call:
+    request = plan.request
+    rules = ",".join(rule_code(r.rule) for r in plan.blocking) or "-"
+    # a record lives until its generation has passed twice: one to two decision TTLs
+    gen = generation(plan.now, decision_seconds)
+    record_ttl = (gen + 2) * decision_seconds - int(plan.now.timestamp())
+    args: list[Any] = [
+        plan.state_version,
+        "check" if plan.statically_blocked else "decide",
+        f"{plan.now.timestamp():.3f}",
+        plan.spacing[1] if plan.spacing else 0,
+        counters_ttl,
+        record_ttl,
+        gen,
+        request_tag(request.request_id),
+        content_hash,
+        rules,
+        len(plan.checks),
+    ]
+    prune: list[str] = []
+    for check in plan.checks:
+        releasable = 1 if check.rule.params.get("counts") else 0
+        args += [check.limit, 0 if check.shadow else 1, releasable, len(check.fields),
+                 *check.fields]
+        if not plan.statically_blocked:
+            prune += stale_fields(check.increment, check.period, len(check.fields))
+    args += [len(prune), *prune]
+    return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)], args)
+
+
+def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any]
+                  ) -> Counted | Replayed | Stale:
+    kind = answer[0]
+    if kind == "stale":
+        return Stale(pairs(answer[2:]))
+    if kind == "replay":
+        return Replayed(Record.parse(answer[1]))
+    last = str(answer[1]) if answer[1] else None
+    counts = split_counts(plan, answer[2:])
+    record = Record("a" if kind == "allowed" else "b", f"{plan.now.timestamp():.3f}",
+                    content_hash, tuple(c for check in counts for c in check),
+                    last, tuple(rule_code(r.rule) for r in plan.blocking))
+    return Counted(str(kind), record.last_contact, counts, record.words())
+
+
+def split_counts(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
+    """A flat list of field counts, cut per check of ``plan`` (zeros when the list does not
+    fit the plan: the policy changed since it was recorded)."""
+    if len(counts) != sum(len(c.fields) for c in plan.checks):
+        counts = [0] * sum(len(c.fields) for c in plan.checks)
+    out, at = [], 0
+    for check in plan.checks:
+        out.append(tuple(int(c) for c in counts[at:at + len(check.fields)]))
+        at += len(check.fields)
+    return tuple(out)
+
+
+def stale_fields(increment: str, period: str, window_days: int) -> list[str]:
+    """Fields of the same rule and scope from periods that no window still covers, in any
+    zone: one debtor's requests may be planned in zones whose local dates differ (UTC-12 to
+    UTC+14), so a period is pruned only once it is out of reach from every one of them."""
+    head, _, key = increment.rpartition("|")
+    if period in ("day", "rolling"):
+        last = int(key) - window_days - ZONE_SKEW_DAYS  # the newest day no window can reach
+        return [f"{head}|{n}" for n in range(last - 6, last + 1)]
+    if period == "week":
+        week = int(key[1:])
+        return [f"{head}|w{week - 2}", f"{head}|w{week - 3}"]
+    month = int(key[1:])
+    return [f"{head}|m{month - 2}"]
+
+
+# --------------------------------------------------------------------------- restore.lua
+def restore_call(plan: Plan | None, debtor_id: str, request_id: str, record: Record, *,
+                 now: datetime, counters_ttl: int, decision_seconds: int, grace: int) -> Call:
+    """Put a recorded decision back: ``plan`` (at the recorded time) says what an allowed
+    one counted; a blocked one needs none. A record too old to keep lives ``grace`` seconds
+    (outcomes replayed in the same rebuild settle it)."""
+    allowed = record.status == "a" and plan is not None
+    counted = [check.increment for check in plan.checks] if allowed and plan else []
+    releasable = [check.increment for check in plan.checks
+                  if check.rule.params.get("counts")] if allowed and plan else []
+    gen = generation(record.when, decision_seconds)
+    record_ttl = (gen + 2) * decision_seconds - int(now.timestamp())
+    stored = " ".join((record.words(), ",".join(releasable) or "-", "-"))
+    return Call("restore", [counters_key(debtor_id)], [
+        gen, request_tag(request_id), stored, 1 if allowed else 0, record.time, counters_ttl,
+        record_ttl if record_ttl > 0 else grace, len(counted), *counted])
+
+
+def restore_answer(answer: Sequence[Any]) -> bool:
+    """True when the record was put back; False when it was there already."""
+    return bool(answer) and answer[0] == "restored"
+
+
+# --------------------------------------------------------------------------- settle.lua
+def settle_call(debtor_id: str, request_id: str, outcome: str, codes: Sequence[str], *,
+                now: datetime, decision_seconds: int) -> Call:
+    """Settle a reservation: release the counts of rules (``codes``) that do not count
+    ``outcome``; the record is looked up in the generation of ``now`` and the one before."""
+    return Call("settle", [counters_key(debtor_id)],
+                [generation(now, decision_seconds), request_tag(request_id), outcome,
+                 len(codes), *codes])
+
+
+# --------------------------------------------------------------------------- apply_state.lua
+def state_call(debtor_id: str, when: datetime, fields: Sequence[tuple[str, str]], *,
+               state_ttl: int) -> Call:
+    args: list[Any] = [state_ttl, int(when.timestamp() * 1000), len(fields)]
+    for name, value in fields:
+        args += [name, value]
+    return Call("apply_state", [state_key(debtor_id)], args)
+
+
+def pairs(flat: Sequence[Any] | dict[str, str]) -> dict[str, str]:
+    """HGETALL's flat [field, value, ...] answer (as Lua returns it) as a dict."""
+    if isinstance(flat, dict):
+        return flat
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
