@@ -25,23 +25,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, SLOTS, marker_key
+from gatekeeper.counters.keys import LOCK_KEY, SLOTS, marker_key
 from gatekeeper.counters.store import Store
 from gatekeeper.errors import StoreUnavailable
 
 LOCK_SECONDS = 30
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 def key_id(hashing_key: bytes) -> str:
@@ -69,10 +57,9 @@ class Verdict:
 
 
 async def read_meta(store: Store) -> Meta | None:
-    raw = await _call(store, "HGETALL", META_KEY)
-    if not raw:
+    data = await store.meta()
+    if not data:
         return None
-    data = raw if isinstance(raw, dict) else dict(zip(raw[0::2], raw[1::2], strict=True))
     try:
         return Meta(epoch=data["epoch"], nodes=json.loads(data["nodes"]), key_id=data["key_id"],
                     built_at=float(data["built_at"]), stats=json.loads(data.get("stats", "{}")))
@@ -99,7 +86,7 @@ async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdic
                               "name is rebuilt from the record with the new key")
     probe = [marker_key(slot, meta.epoch) for slot in (0, SLOTS // 2, SLOTS - 1)]
     for key in probe:
-        if not await _call(store, "EXISTS", key):
+        if not await store.exists(key):
             return Verdict(False, "memory markers are missing: Redis lost part of its data")
     store.identity = ids
     store.epoch = meta.epoch
@@ -111,13 +98,13 @@ async def begin_rebuild(store: Store) -> str:
     is set to write into the new epoch (the rebuilder's own writes stay guarded: a loss during
     the rebuild stops it)."""
     meta = await read_meta(store)
-    await _call(store, "DEL", META_KEY)
+    await store.drop_meta()
     store.epoch = None
     if meta is not None:  # the markers first: no worker of the old epoch writes after this
-        await _delete(store, [marker_key(slot, meta.epoch) for slot in range(SLOTS)])
+        await store.delete_keys([marker_key(slot, meta.epoch) for slot in range(SLOTS)])
     await wipe(store)
     epoch = uuid.uuid4().hex[:12]
-    await _write(store, [("SET", marker_key(slot, epoch), "1") for slot in range(SLOTS)])
+    await store.set_keys([marker_key(slot, epoch) for slot in range(SLOTS)])
     store.identity = await store.node_ids()
     store.epoch = epoch
     return epoch
@@ -129,7 +116,7 @@ async def finish_rebuild(store: Store, epoch: str, hashing_key_id: str,
     ids = await store.node_ids()
     if ids != store.identity:
         raise StoreUnavailable("a Redis node restarted during the rebuild; rebuilding again")
-    await _call(store, "HSET", META_KEY, mapping={
+    await store.write_meta({
         "epoch": epoch, "nodes": json.dumps(ids, sort_keys=True), "key_id": hashing_key_id,
         "built_at": f"{time.time():.3f}", "stats": json.dumps(stats, sort_keys=True)})
 
@@ -138,82 +125,25 @@ async def wipe(store: Store) -> int:
     """Delete every key of the gatekeeper but the rebuild lock; return how many."""
     deleted = 0
     batch: list[str] = []
-    async for key in store.client.scan_iter(match=PREFIX + "*", count=1000):
+    async for key in store.scan_keys():
         if key == LOCK_KEY:
             continue
         batch.append(key)
         if len(batch) >= 1000:
-            deleted += await _delete(store, batch)
+            deleted += await store.delete_keys(batch)
             batch = []
     if batch:
-        deleted += await _delete(store, batch)
+        deleted += await store.delete_keys(batch)
     return deleted
 
 
 async def acquire_lock(store: Store, owner: str) -> bool:
-    return bool(await _call(store, "SET", LOCK_KEY, owner, nx=True, ex=LOCK_SECONDS))
+    return await store.acquire_lock(owner, LOCK_SECONDS)
 
 
 async def refresh_lock(store: Store, owner: str) -> bool:
-    return bool(await _call(store, "EVAL", _REFRESH, 1, LOCK_KEY, owner, LOCK_SECONDS))
+    return await store.refresh_lock(owner, LOCK_SECONDS)
 
 
 async def release_lock(store: Store, owner: str) -> None:
-    await _call(store, "EVAL", _RELEASE, 1, LOCK_KEY, owner)
-
-
-async def lock_holder(store: Store) -> str | None:
-    holder = await _call(store, "GET", LOCK_KEY)
-    return str(holder) if holder else None
-
-
-async def _call(store: Store, *command: Any, **options: Any) -> Any:
-    """One plain command (not through the guarded pipeline)."""
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import RedisError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    name, *args = command
-    try:
-        if options:
-            method = getattr(store.client, str(name).lower())
-            return await method(*args, **options)
-        return await store.client.execute_command(name, *args)
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StoreUnavailable(f"redis unreachable: {exc}") from exc
-    except RedisError as exc:
-        raise StoreUnavailable(f"redis error: {exc}") from exc
-
-
-async def _delete(store: Store, keys: list[str]) -> int:
-    if store.cluster:  # keys of many slots: one UNLINK each, grouped per node
-        return sum(int(n) for n in await _cluster_batch(store, [("UNLINK", k) for k in keys]))
-    deleted = 0
-    for at in range(0, len(keys), 1000):
-        deleted += int(await _call(store, "UNLINK", *keys[at:at + 1000]))
-    return deleted
-
-
-async def _write(store: Store, commands: list[tuple[Any, ...]]) -> None:
-    if store.cluster:
-        await _cluster_batch(store, commands)
-        return
-    for at in range(0, len(commands), 2000):
-        await store.read(commands[at:at + 2000])
-
-
-async def _cluster_batch(store: Store, commands: list[tuple[Any, ...]]) -> list[Any]:
-    """Plain commands on a cluster, pipelined per node (redis-py's cluster pipeline takes
-    plain commands, not scripts)."""
-    from redis.exceptions import RedisError
-
-    answers: list[Any] = []
-    try:
-        for at in range(0, len(commands), 2000):
-            pipe = store.client.pipeline()
-            for command in commands[at:at + 2000]:
-                pipe.execute_command(*command)
-            answers += await pipe.execute()
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"redis error: {exc}") from exc
-    return answers
+    await store.release_lock(owner)

@@ -15,7 +15,7 @@ Either case raises ``StoreLost``; nothing decided from the lost copy leaves the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -25,10 +25,22 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gatekeeper.counters.keys import marker_for
+from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.errors import StoreLost, StoreUnavailable
 
 SCRIPTS = ("decide", "apply_state", "settle", "restore")
+_REFRESH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 LOST = ["lost"]
 
 
@@ -163,6 +175,76 @@ class Store:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis not ready: {exc}") from exc
+
+    # ----------------------------------------------------------------- memory primitives
+    # What counters/guard.py needs to notice a loss and mark a rebuilt copy (plain commands,
+    # not through the guarded pipeline).
+
+    async def meta(self) -> dict[str, str]:
+        return dict(await self._plain("HGETALL", META_KEY) or {})
+
+    async def write_meta(self, mapping: dict[str, str]) -> None:
+        await self._plain("HSET", META_KEY, *[x for item in mapping.items() for x in item])
+
+    async def drop_meta(self) -> None:
+        await self._plain("DEL", META_KEY)
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self._plain("EXISTS", key))
+
+    async def set_keys(self, keys: Sequence[str]) -> None:
+        """Create each key (value "1", no expiry)."""
+        await self._plain_many([("SET", key, "1") for key in keys])
+
+    async def delete_keys(self, keys: Sequence[str]) -> int:
+        if self.cluster:  # keys of many slots: one UNLINK each, grouped per node
+            return sum(int(n) for n in await self._plain_many([("UNLINK", k) for k in keys]))
+        deleted = 0
+        for at in range(0, len(keys), 1000):
+            deleted += int(await self._plain("UNLINK", *keys[at:at + 1000]))
+        return deleted
+
+    async def scan_keys(self) -> AsyncIterator[str]:
+        """Every key of the gatekeeper (``gk:*``), on every node."""
+        try:
+            async for key in self.client.scan_iter(match=PREFIX + "*", count=1000):
+                yield key
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+
+    async def acquire_lock(self, owner: str, seconds: int) -> bool:
+        return bool(await self._plain("SET", LOCK_KEY, owner, "NX", "EX", seconds))
+
+    async def refresh_lock(self, owner: str, seconds: int) -> bool:
+        return bool(await self._plain("EVAL", _REFRESH, 1, LOCK_KEY, owner, seconds))
+
+    async def release_lock(self, owner: str) -> None:
+        await self._plain("EVAL", _RELEASE, 1, LOCK_KEY, owner)
+
+    async def _plain(self, *command: Any) -> Any:
+        try:
+            return await self.client.execute_command(*command)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from exc
+
+    async def _plain_many(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Plain commands, pipelined (per node on a cluster: redis-py's cluster pipeline
+        takes plain commands, not scripts)."""
+        answers: list[Any] = []
+        try:
+            for at in range(0, len(commands), 2000):
+                pipe = self.client.pipeline() if self.cluster else \
+                    self.client.pipeline(transaction=False)
+                for command in commands[at:at + 2000]:
+                    pipe.execute_command(*command)
+                answers += await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from exc
+        return answers
 
     async def read(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         """Plain read commands (HGETALL, HGET...) in one pipeline."""
