@@ -25,8 +25,8 @@ from typing import Any
 import orjson
 
 from gatekeeper.counters import wire
+from gatekeeper.counters.contract import StoreContract
 from gatekeeper.counters.keys import Hasher, rule_code
-from gatekeeper.counters.store import Store
 from gatekeeper.errors import InvalidInput, StoreUnavailable
 from gatekeeper.model import (
     OUTCOMES,
@@ -57,7 +57,8 @@ class Ttls:
 
 
 class Gate:
-    def __init__(self, policy: Policy, store: Store, hasher: Hasher, ttls: Ttls | None = None):
+    def __init__(self, policy: Policy, store: StoreContract, hasher: Hasher,
+                 ttls: Ttls | None = None):
         self.policy = policy
         self.store = store
         self.hasher = hasher

@@ -20,7 +20,7 @@ from typing import Any
 
 from gatekeeper import metrics
 from gatekeeper.counters import guard
-from gatekeeper.counters.store import Store
+from gatekeeper.counters.contract import StoreContract as Store
 
 log = logging.getLogger("gatekeeper.memory")
 

@@ -25,8 +25,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.counters.contract import StoreContract as Store
 from gatekeeper.counters.keys import LOCK_KEY, SLOTS, marker_key
-from gatekeeper.counters.store import Store
 from gatekeeper.errors import StoreUnavailable
 
 LOCK_SECONDS = 30

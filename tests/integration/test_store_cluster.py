@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 from redis.cluster import RedisCluster
 from services import skip_or_fail
+from store_contract import *  # noqa: F403 - the contract suite, with the cluster's redis_url
 from test_store import (  # noqa: F401 - collected here again, with the cluster's redis_url
-    test_a_plan_made_from_stale_state_is_replanned,
-    test_a_replayed_request_gets_the_same_decision_and_counts_once,
-    test_a_reused_request_id_with_other_content_is_invalid,
-    test_an_older_event_arriving_late_does_not_undo_a_newer_one,
     test_keys_hold_no_phone_number_and_all_expire,
     test_many_processes_on_one_debtor_allow_exactly_the_limit,
     test_one_batch_sees_its_own_requests_in_order,
-    test_outcomes_settle_reservations_once,
     test_scripts_are_reloaded_after_the_cache_is_flushed,
 )
+from test_store_contract_redis import backend  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = os.environ.get("GK_CLUSTER_PORTS", "7001 7002 7003").split()
