@@ -364,7 +364,9 @@ def stack_up(log_dir: Path) -> Stack:
     stack_dir = Path(os.environ.get("GK_STACK_DIR") or ROOT / ".stack")
     jars = sorted((stack_dir / "kafka" / "lib").glob("kafka_2.13-*.jar"))
     version = jars[0].name.removeprefix("kafka_2.13-").removesuffix(".jar") if jars else "?"
-    stack = Stack(broker, broker.split("://", 1)[-1], redis_base, stack_dir, version)
+    from gatekeeper.brokers import bootstrap
+
+    stack = Stack(broker, bootstrap(broker), redis_base, stack_dir, version)
     P.done(f"stack up: Kafka {version} at {stack.bootstrap}, Redis at {redis_base}")
     return stack
 

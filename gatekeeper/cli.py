@@ -178,9 +178,9 @@ def check(broker: str | None, topic_prefix: str | None, policy: str | None,
     """Check the invariants over the request topic and the three outputs (exit 1 if broken)."""
     import orjson
 
+    from gatekeeper.brokers import bootstrap
     from gatekeeper.invariants import check_topics, describe_counts
     from gatekeeper.policy import load_policy
-    from gatekeeper.topics import bootstrap
 
     settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix, policy=policy)
     report = asyncio.run(check_topics(bootstrap(settings.broker), settings.topics,

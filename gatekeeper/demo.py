@@ -23,8 +23,9 @@ from typing import Any
 
 import orjson
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.settings import Settings
-from gatekeeper.topics import bootstrap, ensure_topics
+from gatekeeper.topics import ensure_topics
 from gatekeeper.views import HEADER, review_row
 
 ZONES = [("US-NY", "America/New_York", "+1212555"), ("US-CA", "America/Los_Angeles", "+1415555"),

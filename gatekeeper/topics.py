@@ -9,14 +9,10 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def bootstrap(broker: str) -> str:
-    return ",".join(part.strip().split("://", 1)[-1].rstrip("/")
-                    for part in broker.replace(";", ",").split(",") if part.strip())
 
 
 async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:
