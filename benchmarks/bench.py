@@ -5,8 +5,8 @@ One run:
 
 1. brings up the local stack (scripts/stack up, honouring GK_STACK_DIR, GK_KAFKA_PORT,
    GK_KAFKA_CONTROLLER_PORT, GK_REDIS_PORT);
-2. generates the request mix (gatekeeper/traffic.py, BENCH) and pre-produces N messages to one input
-   topic (4 partitions);
+2. generates the request mix (gatekeeper/traffic.py, profile BENCH) and pre-produces N
+   messages to one input topic (4 partitions);
 3. saturation: each app in turn, as subprocesses with their own consumer group and output
    topics, moves the N messages: a plain aiokafka loop, a faust passthrough
    (gatekeeper/stream/passthrough.py, built like create_app), and ``gatekeeper worker`` with
@@ -21,8 +21,11 @@ One run:
    decision (INFO cpu), bytes per active debtor (INFO memory used_memory), and the decide
    Lua script alone vs a plain SET, both pipelined (redis-py, as the worker, and
    redis-benchmark when installed);
-6. optionally (--profile) one more worker run under py-spy, summarised by component;
-7. writes benchmarks/results/latest.json (and full.json / quick.json) and prints a table.
+6. durability: the same decide.lua workload on fresh redis-servers with no persistence, AOF
+   appendfsync everysec and AOF appendfsync always, modes taking turns over a few rounds,
+   pipelined (500) and one call at a time;
+7. optionally (--profile) one more worker run under py-spy, summarised by component;
+8. writes benchmarks/results/latest.json (and full.json / quick.json) and prints a table.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from harness import (  # noqa: E402
     stack_up,
     stop_all_children,
 )
+from phases.durability import phase_durability  # noqa: E402
 from phases.latency import phase_latency  # noqa: E402
 from phases.lua import phase_lua  # noqa: E402
 from phases.passthrough import phase_aiokafka, phase_faust  # noqa: E402
@@ -95,6 +99,7 @@ async def main_async(cfg: Config) -> dict[str, Any]:
                    "batch_within": float(os.environ.get("GATEKEEPER_BATCH_WITHIN") or 0.01),
                    "latency_rate": cfg.rate, "latency_seconds": cfg.latency_seconds,
                    "redis_db": cfg.redis_db, "topic_prefix": prefix,
+                   "redis_aof": str(info.get("aof_enabled", "?")) == "1",
                    "kafka": stack.bootstrap, "redis": stack.redis_base},
         "targets": TARGETS,
         "source": SOURCE.get("info"),
@@ -149,6 +154,12 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - it uses gate internals that may move
                 P.done(f"lua: failed ({exc!r}); the other figures stand")
                 results["lua"] = {"error": repr(exc)}
+        if "durability" in want:
+            try:
+                results["durability"] = await phase_durability(run)
+            except Exception as exc:  # noqa: BLE001 - it uses gate internals that may move
+                P.done(f"durability: failed ({exc!r}); the other figures stand")
+                results["durability"] = {"error": repr(exc)}
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
@@ -177,6 +188,9 @@ async def main_async(cfg: Config) -> dict[str, Any]:
     results["redis_bytes_per_debtor"] = gk.get("redis_bytes_per_debtor")
     results["lua_decisions_per_s"] = results.get("lua", {}).get("lua_decisions_per_s")
     results["redis_set_pipeline_per_s"] = results.get("lua", {}).get("redis_set_pipeline_per_s")
+    modes = results.get("durability", {}).get("modes") or {}
+    if modes:
+        results["durability_decisions_per_s"] = {m: v["decisions_per_s"] for m, v in modes.items()}
 
     def check(value: Any, ok: Callable[[Any], bool]) -> bool | None:
         return None if value is None else ok(value)
@@ -250,7 +264,7 @@ def main() -> int:
                         "debtor.events before it starts (default), or applied to Redis by "
                         "the harness (the worker then learns them by stale answers)")
     parser.add_argument("--phases", help="comma-separated subset of "
-                        "aiokafka,faust,gatekeeper,latency,lua (default: all)")
+                        "aiokafka,faust,gatekeeper,latency,lua,durability (default: all)")
     parser.add_argument("--ref", help="benchmark this git revision (exported with git archive "
                         "to a temporary directory) instead of the work tree as it is")
     args = parser.parse_args()

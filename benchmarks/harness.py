@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 PARTITIONS = 4
-PHASES = frozenset({"aiokafka", "faust", "gatekeeper", "latency", "lua"})
+PHASES = frozenset({"aiokafka", "faust", "gatekeeper", "latency", "lua", "durability"})
 SOURCE: dict[str, Any] = {"dir": ROOT}  # where the benchmarked gatekeeper package is (--ref)
 SIGNING_KEY = "bench-signing-key"
 HASH_KEY = "bench-hash-key"

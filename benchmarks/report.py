@@ -116,6 +116,16 @@ def table(results: dict[str, Any]) -> str:
     if lua.get("gate_decide_per_s"):
         rows.append(("Gate.decide in-process, no Kafka", fmt(lua["gate_decide_per_s"], "/s"),
                      "", ""))
+    modes = (results.get("durability") or {}).get("modes") or {}
+    if all(m in modes for m in ("no", "everysec", "always")):
+        order = ("no", "everysec", "always")
+        rows += [("decide.lua: AOF off / everysec / always", "", "", ""),
+                 ("  pipelines of 500", " / ".join(fmt(modes[m]["decisions_per_s"], "/s")
+                                                   for m in order), "", ""),
+                 ("  one call at a time", " / ".join(fmt(modes[m]["single_per_s"], "/s")
+                                                     for m in order), "", ""),
+                 ("  one call at a time, p99", " / ".join(fmt(modes[m]["single_p99_ms"], " ms")
+                                                         for m in order), "", "")]
     widths = [max(len(r[i]) for r in rows + [("metric", "measured", "target", "")])
               for i in range(4)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(("metric", "measured", "target", ""), widths,
