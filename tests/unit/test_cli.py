@@ -39,3 +39,13 @@ def test_verify_accepts_a_good_signature_and_refuses_a_bad_one(tmp_path: Path) -
     assert runner.invoke(main, [*args, "--signature", signature]).exit_code == 0
     tampered = runner.invoke(main, [*args, "--signature", signature.replace("a", "b", 1)])
     assert tampered.exit_code == 1 and "INVALID" in tampered.output
+
+
+def test_a_broken_broker_url_is_a_message_not_a_traceback() -> None:
+    runner = CliRunner(env={"GATEKEEPER_SIGNING_KEY": "k"})
+    for args in (["worker", "--broker", "http://h1:9092"], ["check", "--broker", "kafka://h1:x"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith("Error: GATEKEEPER_BROKER: expected "), result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert isinstance(result.exception, SystemExit)
