@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from gatekeeper.brokers import bootstrap
+from gatekeeper.brokers import BrokerURLError, bootstrap
 from gatekeeper.readiness import NotReady, Readiness
 from gatekeeper.settings import Settings
 from gatekeeper.topics import ensure_topics
@@ -67,6 +67,10 @@ class Summary:
 async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    try:
+        boot = bootstrap(settings.broker)
+    except BrokerURLError as exc:
+        raise SystemExit(str(exc)) from None
     await ensure_topics(settings)
     import redis.asyncio as aioredis
 
@@ -88,7 +92,6 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
             await Readiness("the worker", log_path, worker).wait_async(90)
         except NotReady as exc:
             raise SystemExit(f"{exc}\n(the whole log: {log_path})") from None
-        boot = bootstrap(settings.broker)
         producer = AIOKafkaProducer(bootstrap_servers=boot, linger_ms=5)
         consumer = AIOKafkaConsumer(*[settings.topics[k] for k in ("allowed", "review",
                                                                      "invalid")],

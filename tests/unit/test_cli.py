@@ -49,3 +49,11 @@ def test_a_broken_broker_url_is_a_message_not_a_traceback() -> None:
         assert result.output.startswith("Error: GATEKEEPER_BROKER: expected "), result.output
         assert "Traceback" not in result.output and result.exception is not None
         assert isinstance(result.exception, SystemExit)
+
+
+def test_the_demo_refuses_a_broken_broker_url_before_touching_anything() -> None:
+    runner = CliRunner(env={"GATEKEEPER_BROKER": "kafka://h1:9092;redis://h2"})
+    result = runner.invoke(main, ["demo", "--redis", "redis://127.0.0.1:1/14"])
+    assert result.exit_code == 1
+    assert "GATEKEEPER_BROKER: expected kafka://host:port" in str(result.exception)
+    assert "found scheme 'redis://'" in str(result.exception)
