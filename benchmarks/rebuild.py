@@ -35,13 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gatekeeper import restore  # noqa: E402
+from gatekeeper.brokers import bootstrap  # noqa: E402
 from gatekeeper.counters.keys import Hasher  # noqa: E402
 from gatekeeper.counters.store import Store  # noqa: E402
 from gatekeeper.gate import Gate, content_hash  # noqa: E402
 from gatekeeper.memory import Keeper  # noqa: E402
 from gatekeeper.policy import load_policy  # noqa: E402
 from gatekeeper.settings import Settings  # noqa: E402
-from gatekeeper.topics import bootstrap, ensure_topics  # noqa: E402
+from gatekeeper.topics import ensure_topics  # noqa: E402
 from gatekeeper.validate import request_from_dict  # noqa: E402
 
 ZONES = [("US-NY", "America/New_York", "+1212"), ("GB", "Europe/London", "+44207"),

@@ -41,14 +41,16 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
     import faust
 
     from gatekeeper import metrics
+    from gatekeeper.brokers import BrokerURLError, bootstrap
     from gatekeeper.stream.app import create_app
 
     settings = Settings.from_env(broker=broker, redis=redis_url, policy=policy,
                                  topic_prefix=topic_prefix, app_id=app_id,
                                  metrics_port=metrics_port)
     try:
+        bootstrap(settings.broker)  # a broken broker URL is a message, not a traceback
         app = create_app(settings, signing_required=not demo)
-    except PolicyError as exc:
+    except (PolicyError, BrokerURLError) as exc:
         raise click.ClickException(str(exc)) from exc
     from gatekeeper.policy import load_policy
     from gatekeeper.restore import needed_days
@@ -215,13 +217,16 @@ def check(broker: str | None, topic_prefix: str | None, policy: str | None,
     """Check the invariants over the request topic and the three outputs (exit 1 if broken)."""
     import orjson
 
+    from gatekeeper.brokers import BrokerURLError, bootstrap
     from gatekeeper.invariants import check_topics, describe_counts
     from gatekeeper.policy import load_policy
-    from gatekeeper.topics import bootstrap
 
     settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix, policy=policy)
-    report = asyncio.run(check_topics(bootstrap(settings.broker), settings.topics,
-                                      load_policy(settings.policy)))
+    try:
+        servers = bootstrap(settings.broker)
+    except BrokerURLError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = asyncio.run(check_topics(servers, settings.topics, load_policy(settings.policy)))
     click.echo(orjson.dumps(describe_counts(report)).decode() if as_json else report.summary())
     sys.exit(0 if report.ok else 1)
 

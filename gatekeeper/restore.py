@@ -28,12 +28,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.settings import Settings
 from gatekeeper.timebounds import TimeBounds, admit_event, admit_outcome
-from gatekeeper.topics import bootstrap, partitions_of
+from gatekeeper.topics import partitions_of
 from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.settings import Settings
 
@@ -58,11 +59,6 @@ def retention_problems(settings: Settings, found: dict[str, dict[str, str]],
     return problems
 
 log = logging.getLogger(__name__)
-
-
-def bootstrap(broker: str) -> str:
-    return ",".join(part.strip().split("://", 1)[-1].rstrip("/")
-                    for part in broker.replace(";", ",").split(",") if part.strip())
 
 
 async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.counters.keys import counters_key, state_key
 from gatekeeper.counters.store import Store
 from gatekeeper.settings import Settings
@@ -69,7 +70,7 @@ async def tail_review(settings: Settings, from_beginning: bool, limit: int,
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        settings.topics["review"], bootstrap_servers=settings.broker.removeprefix("kafka://"),
+        settings.topics["review"], bootstrap_servers=bootstrap(settings.broker),
         auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
         group_id=None)
     await consumer.start()

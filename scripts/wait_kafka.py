@@ -3,8 +3,11 @@
 
     wait_kafka.py [--bootstrap 127.0.0.1:9092] [--timeout 90] [--pid PID] [--warm] [--quiet]
 
-Exit codes: 0 ready, 1 timeout, 3 the process given with --pid died while we waited,
-4 aiokafka is not importable.
+--bootstrap takes what GATEKEEPER_BROKER takes (gatekeeper.brokers: one or several brokers,
+with or without kafka://); the gatekeeper package is imported from this checkout.
+
+Exit codes: 0 ready, 1 timeout, 2 --bootstrap is no broker URL, 3 the process given with
+--pid died while we waited, 4 aiokafka is not importable.
 
 "Ready" is stricter than an open TCP port: the broker must return metadata listing at least
 one broker (in KRaft that happens once the broker is registered with the controller and
@@ -22,6 +25,9 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # gatekeeper from this checkout
 
 
 def _alive(pid: int | None) -> bool:
@@ -107,12 +113,20 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092",
+                   help="broker URL(s), e.g. 127.0.0.1:9092 or kafka://h1:9092;kafka://h2:9092")
     p.add_argument("--timeout", type=float, default=90.0)
     p.add_argument("--pid", type=int, default=None)
     p.add_argument("--warm", action="store_true")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args()
+    from gatekeeper.brokers import BrokerURLError, bootstrap
+
+    try:
+        args.bootstrap = bootstrap(args.bootstrap, variable="--bootstrap")
+    except BrokerURLError as exc:
+        print(f"wait_kafka.py: {exc}", file=sys.stderr)
+        return 2
     try:
         import aiokafka  # noqa: F401
     except ImportError:

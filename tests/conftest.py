@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from gatekeeper import brokers
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `import kafka_helpers`
 
 import kafka_helpers  # noqa: E402
@@ -76,7 +78,7 @@ def stack() -> Stack:
     """Kafka + Redis from the environment, verified once per session."""
     broker_url = os.environ.get("GATEKEEPER_BROKER") or kafka_helpers.DEFAULT_BROKER_URL
     redis_url = os.environ.get("GATEKEEPER_REDIS") or DEFAULT_REDIS_URL
-    bootstrap = kafka_helpers.bootstrap_servers(broker_url)
+    bootstrap = brokers.bootstrap(broker_url)
     problems = []
     kafka_problem = asyncio.run(kafka_helpers.kafka_problem(bootstrap, timeout=5.0))
     if kafka_problem:

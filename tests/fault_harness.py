@@ -1,5 +1,6 @@
-"""Shared machinery of the fault-injection suite: a seeded traffic generator, a background
-producer, progress waits on the output topics, and the invariant check at the end.
+"""Shared machinery of the fault-injection suite: the seeded traffic (gatekeeper.traffic's
+fault profile), a background producer, progress waits on the output topics, and the invariant
+check at the end.
 
 Quick mode (default, for CI) streams a few thousand requests per fault; soak mode
 (``GK_SOAK=1``) streams tens of thousands, ``GK_SOAK_REQUESTS`` to set the number.
@@ -9,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from gatekeeper import traffic
 
 SOAK = os.environ.get("GK_SOAK", "") == "1"
 REQUESTS = int(os.environ.get("GK_SOAK_REQUESTS", "40000")) if SOAK else 4000
@@ -57,43 +56,12 @@ rules:
 """
 
 
-def zone_at(hour: int) -> str:
-    """A fixed-offset zone where the local hour is about ``hour`` now."""
-    offset = (hour - datetime.now(UTC).hour + 12) % 24 - 12
-    offset = max(-12, min(14, offset))
-    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}" if offset else "Etc/GMT"
-
-
-class Traffic:
-    """Seeded requests: a few hot debtors, every channel, day and night zones."""
+class Traffic(traffic.Traffic):
+    """The suite's seeded requests (gatekeeper.traffic.fault_profile): a few hot debtors,
+    calls, emails and letters, day and night zones."""
 
     def __init__(self, seed: int, debtors: int = 2000):
-        self.rng = random.Random(seed)
-        self.debtors = debtors
-        self.day, self.night = zone_at(13), zone_at(1)
-        self.sequence = 0
-
-    def request(self) -> tuple[bytes, bytes]:
-        self.sequence += 1
-        rng = self.rng
-        who = rng.randrange(3) if rng.random() < 0.15 else rng.randrange(self.debtors)
-        body: dict[str, Any] = {
-            "request_id": f"q{self.sequence}", "debtor_id": f"debtor-{who}",
-            "debt_id": f"debt-{who}-{rng.randrange(2)}",
-            "requested_at": datetime.now(UTC).isoformat(),
-            "debtor": {"timezone": self.day if rng.random() < 0.7 else self.night},
-        }
-        roll = rng.random()
-        if roll < 0.6:
-            body.update(channel="call", destination=f"+4420794{who % 100000:05d}")
-        elif roll < 0.8:
-            body.update(channel="email", destination=f"debtor{who}@example.com")
-        else:
-            body.update(channel="letter", destination=f"addr-{who}")
-        return body["debtor_id"].encode(), orjson.dumps(body)
-
-    def batch(self, n: int) -> list[tuple[bytes, bytes]]:
-        return [self.request() for _ in range(n)]
+        super().__init__(traffic.fault_profile(), debtors, seed=seed, run="q")
 
 
 async def stream(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]],

@@ -1,7 +1,8 @@
 """Reusable Kafka helpers for the integration tests (aiokafka only, no faust).
 
 All functions take an aiokafka bootstrap string ("127.0.0.1:9092"); turn a faust-style
-broker URL (GATEKEEPER_BROKER, "kafka://127.0.0.1:9092") into one with bootstrap_servers().
+broker URL (GATEKEEPER_BROKER, "kafka://127.0.0.1:9092") into one with
+gatekeeper.brokers.bootstrap().
 """
 
 from __future__ import annotations
@@ -19,24 +20,6 @@ from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionErro
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 DEFAULT_BROKER_URL = "kafka://127.0.0.1:9092"
-
-
-def bootstrap_servers(url: str | None = None) -> str:
-    """faust-style broker URL(s) -> aiokafka bootstrap string.
-
-    'kafka://h1:9092;kafka://h2:9092', 'kafka://h1:9092,h2:9092' or 'h1:9092,h2:9092'
-    all give 'h1:9092,h2:9092'.
-    """
-    url = url or DEFAULT_BROKER_URL
-    hosts = []
-    for part in url.replace(";", ",").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "://" in part:
-            part = part.split("://", 1)[1]
-        hosts.append(part.rstrip("/"))
-    return ",".join(hosts)
 
 
 async def kafka_problem(bootstrap: str, timeout: float = 5.0) -> str | None:

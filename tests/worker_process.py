@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-READY = "gatekeeper ready"
+from gatekeeper.readiness import Readiness
 
 
 def worker_env(broker: str, redis_url: str, topic_prefix: str, app_id: str, policy: Path,
@@ -36,16 +35,8 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gatekeeper", "worker", "--loglevel", "info"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}:\n"
-                                   + self.log_tail())
-            text = self.log_text()
-            if READY in text and "Worker]: Ready" in text:
-                return self
-            time.sleep(0.2)
-        raise RuntimeError("worker did not become ready:\n" + self.log_tail())
+        Readiness("worker", self.log_path, self.process, offset=self._log_offset).wait(timeout)
+        return self
 
     def log_text(self) -> str:
         data = self.log_path.read_bytes()[self._log_offset:]

@@ -18,8 +18,9 @@ from datetime import datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gatekeeper.brokers import bootstrap
 from gatekeeper.stream.routing import Incoming, Outgoing
-from gatekeeper.topics import bootstrap, partitions_of
+from gatekeeper.topics import partitions_of
 
 log = logging.getLogger(__name__)
 Apply = Callable[[Sequence[Incoming], datetime], Awaitable[list[Outgoing]]]

@@ -39,3 +39,21 @@ def test_verify_accepts_a_good_signature_and_refuses_a_bad_one(tmp_path: Path) -
     assert runner.invoke(main, [*args, "--signature", signature]).exit_code == 0
     tampered = runner.invoke(main, [*args, "--signature", signature.replace("a", "b", 1)])
     assert tampered.exit_code == 1 and "INVALID" in tampered.output
+
+
+def test_a_broken_broker_url_is_a_message_not_a_traceback() -> None:
+    runner = CliRunner(env={"GATEKEEPER_SIGNING_KEY": "k"})
+    for args in (["worker", "--broker", "http://h1:9092"], ["check", "--broker", "kafka://h1:x"]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith("Error: GATEKEEPER_BROKER: expected "), result.output
+        assert "Traceback" not in result.output and result.exception is not None
+        assert isinstance(result.exception, SystemExit)
+
+
+def test_the_demo_refuses_a_broken_broker_url_before_touching_anything() -> None:
+    runner = CliRunner(env={"GATEKEEPER_BROKER": "kafka://h1:9092;redis://h2"})
+    result = runner.invoke(main, ["demo", "--redis", "redis://127.0.0.1:1/14"])
+    assert result.exit_code == 1
+    assert "GATEKEEPER_BROKER: expected kafka://host:port" in str(result.exception)
+    assert "found scheme 'redis://'" in str(result.exception)

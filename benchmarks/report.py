@@ -1,0 +1,136 @@
+"""The report: versions, machine, and the printed table of a run's results."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from harness import Stack
+
+
+def versions(stack: Stack, info: dict[str, Any]) -> dict[str, str]:
+    def version(dist: str) -> str:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return "?"
+
+    return {"python": platform.python_version(), "faust-streaming": version("faust-streaming"),
+            "mode-streaming": version("mode-streaming"), "aiokafka": version("aiokafka"),
+            "redis-py": version("redis"), "hiredis": version("hiredis"),
+            "orjson": version("orjson"), "redis-server": str(info.get("redis_version")),
+            "kafka": stack.kafka_version, "gatekeeper": version("gatekeeper")}
+
+
+def machine() -> dict[str, Any]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with contextlib.suppress(OSError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kb / 1024 / 1024:.1f} GiB"
+    return {"cores": os.cpu_count(), "cpu_model": model, "memory": memory,
+            "kernel": platform.release()}
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else "met" if ok else "NOT MET"
+
+
+def table(results: dict[str, Any]) -> str:
+    gk = results.get("gatekeeper", {})
+    lat = results.get("latency", {}).get("latency_ms", {})
+    lua = results.get("lua", {})
+    rows: list[tuple[str, str, str, str]] = []
+
+    def fmt(v: Any, unit: str = "") -> str:
+        if v is None:
+            return "-"
+        if isinstance(v, float) and not v.is_integer():
+            return f"{v:,.2f}{unit}"
+        return f"{int(v):,}{unit}"
+
+    ratio = results.get("ratio_gatekeeper_to_passthrough")
+    rows += [
+        ("aiokafka passthrough", fmt(results.get("aiokafka_passthrough", {}).get("rps"), "/s"),
+         "", ""),
+        ("faust passthrough", fmt(results.get("passthrough", {}).get("rps"), "/s"), "", ""),
+        ("gatekeeper worker (default pack)", fmt(gk.get("rps"), "/s"), "", ""),
+        ("gatekeeper / faust passthrough", f"{ratio:.0%}" if ratio is not None else "-",
+         ">= 80%", verdict(None if ratio is None else ratio >= 0.8)),
+        ("gatekeeper / aiokafka passthrough",
+         f"{results['ratio_gatekeeper_to_aiokafka']:.0%}"
+         if results.get("ratio_gatekeeper_to_aiokafka") is not None else "-", "", ""),
+        (f"latency p50 at {fmt(results.get('latency', {}).get('offered_rps'), '/s')}",
+         fmt(lat.get("p50"), " ms"), "", ""),
+        ("latency p95", fmt(lat.get("p95"), " ms"), "", ""),
+        ("latency p99", fmt(lat.get("p99"), " ms"), "<= 25 ms",
+         verdict(None if lat.get("p99") is None else lat["p99"] <= 25)),
+        *[(f"latency p50 / p99 at {fmt(o['offered_rps'], '/s')}",
+           f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "", "")
+          for o in results.get("latency", {}).get("at_other_rates", [])],
+        *[(f"faust passthrough latency p50 / p99 at {fmt(o['offered_rps'], '/s')}",
+           f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "", "")
+          for o in ([results.get("passthrough", {}).get("latency", {})]
+                    + results.get("passthrough", {}).get("latency", {}).get("at_other_rates", []))
+          if o.get("latency_ms")],
+        ("Redis round trips per batch", fmt(results.get("redis_roundtrips_per_batch")), "<= 1",
+         verdict(None if results.get("redis_roundtrips_per_batch") is None
+                 else results["redis_roundtrips_per_batch"] <= 1)),
+        ("Redis bytes per active debtor", fmt(results.get("redis_bytes_per_debtor"), " B"),
+         "<= 300 B", verdict(None if results.get("redis_bytes_per_debtor") is None
+                             else results["redis_bytes_per_debtor"] <= 300)),
+        ("  of which counters + state", fmt(gk.get("redis_counters_state_bytes_per_debtor"),
+                                            " B"), "", ""),
+        ("Redis CPU per decision", fmt(gk.get("redis_cpu_us_per_decision"), " us"), "", ""),
+        ("Redis commands per decision (with Lua's)", fmt(gk.get("redis_commands_per_decision")),
+         "", ""),
+        ("decide.lua, pipelined (redis-py)", fmt(results.get("lua_decisions_per_s"), "/s"),
+         "", ""),
+        ("SET, pipelined (redis-py)", fmt(results.get("redis_set_pipeline_per_s"), "/s"), "", ""),
+        ("decide.lua server time per call", fmt(lua.get("lua_server_usec_per_call"), " us"),
+         "", ""),
+        ("SET server time per call", fmt(lua.get("set_server_usec_per_call"), " us"), "", ""),
+    ]
+    def others(phase: dict[str, Any]) -> str:
+        value = (phase.get("cpu_cores") or {}).get("others")
+        return "-" if value is None else f"{value:.2f}" + (" (disturbed)" if value > 0.15 else "")
+
+    rows += [("background CPU, cores (aio / faust / gk runs)",
+              " / ".join(others(results.get(k, {})) for k in
+                         ("aiokafka_passthrough", "passthrough", "gatekeeper")), "", ""),
+             ("background CPU, cores (latency run)",
+              others(results.get("latency", {})), "", "")]
+    rb = lua.get("redis_benchmark") or {}
+    if rb:
+        rows += [("decide.lua (redis-benchmark)", fmt(rb.get("decide_per_s"), "/s"), "", ""),
+                 ("SET (redis-benchmark)", fmt(rb.get("set_per_s"), "/s"), "", "")]
+    if lua.get("gate_decide_per_s"):
+        rows.append(("Gate.decide in-process, no Kafka", fmt(lua["gate_decide_per_s"], "/s"),
+                     "", ""))
+    modes = (results.get("durability") or {}).get("modes") or {}
+    if all(m in modes for m in ("no", "everysec", "always")):
+        order = ("no", "everysec", "always")
+        rows += [("decide.lua: AOF off / everysec / always", "", "", ""),
+                 ("  pipelines of 500", " / ".join(fmt(modes[m]["decisions_per_s"], "/s")
+                                                   for m in order), "", ""),
+                 ("  one call at a time", " / ".join(fmt(modes[m]["single_per_s"], "/s")
+                                                     for m in order), "", ""),
+                 ("  one call at a time, p99", " / ".join(fmt(modes[m]["single_p99_ms"], " ms")
+                                                         for m in order), "", "")]
+    widths = [max(len(r[i]) for r in rows + [("metric", "measured", "target", "")])
+              for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(("metric", "measured", "target", ""), widths,
+                                                    strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
