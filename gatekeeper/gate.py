@@ -121,7 +121,7 @@ class Gate:
             plan.state_version,
             "check" if plan.statically_blocked else "decide",
             f"{plan.now.timestamp():.3f}",
-            plan.spacing[1] if plan.spacing else 0,
+            plan.spacing_seconds,
             self.counters_ttl,
             record_ttl,
             generation,

@@ -36,12 +36,18 @@ class Plan:
     blocking: tuple[Reason, ...]
     shadow: tuple[Reason, ...]
     checks: tuple[CounterCheck, ...]
-    spacing: tuple[Rule, int] | None  # rule, minimum seconds since the last contact
+    spacings: tuple[tuple[Rule, int], ...]  # every spacing rule that applies, with its seconds
     constraints: tuple[Any, ...]  # every time-based rule in force, for retry_at
 
     @property
     def statically_blocked(self) -> bool:
         return bool(self.blocking)
+
+    @property
+    def spacing_seconds(self) -> int:
+        """The minimum seconds since the last contact that the store must hold: the
+        strictest enforcing spacing rule (0: none; shadow rules never hold a contact)."""
+        return max((seconds for rule, seconds in self.spacings if not rule.shadow), default=0)
 
 
 def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: datetime,
@@ -65,8 +71,7 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
         request=request, now=now, policy_version=policy.version, profile=profile,
         zones=zones, primary_zone=primary, local_day=day, state_version=state.version,
         blocking=tuple(blocking), shadow=tuple(shadow), checks=tuple(planning.checks),
-        spacing=planning.spacings[-1] if planning.spacings else None,
-        constraints=tuple(planning.constraints),
+        spacings=tuple(planning.spacings), constraints=tuple(planning.constraints),
     )
 
 

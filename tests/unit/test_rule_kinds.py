@@ -20,6 +20,7 @@ from gatekeeper.verdict import StoreResult, decide
 ROOT = Path(__file__).resolve().parents[2]
 KINDS_DIR = ROOT / "gatekeeper" / "policy" / "kinds"
 NOON_NY = "2026-03-02T17:00:00Z"
+DAY = 86400
 
 
 def test_the_readme_table_is_the_registry() -> None:
@@ -57,6 +58,54 @@ def test_parameters_are_frozen_and_typed() -> None:
     assert limit.params.get("counts") == frozenset() and limit.params.get("nothing") is None
 
 
+SPACING = """
+pack: {name}
+title: t
+applies_to: ["*"]
+rules:
+  - {{id: spacing, kind: spacing, citation: "{name}", min_days: {days}, when: {when}{shadow}}}
+"""
+
+
+def _pack(name: str, days: int, when: str = "always", shadow: bool = False) -> str:
+    return SPACING.format(name=name, days=days, when=when,
+                          shadow=", shadow: true" if shadow else "")
+
+
+def _policy(*texts: str) -> Policy:
+    packs = tuple(parse_pack(text, f"{i}.yaml") for i, text in enumerate(texts))
+    return Policy(packs, "+".join(p.name for p in packs) + "@test")
+
+
+def test_two_spacing_rules_both_hold() -> None:
+    # The stricter rule first: keeping only the last one (as Plan.spacing did) loses it.
+    policy = _policy(_pack("strict", 20), _pack("lenient", 14, when="hardship"))
+    hardship = request(debtor={"timezone": "America/New_York", "hardship": True})
+    plan = make_plan(hardship, policy, DebtorState(), at(NOON_NY), HASHER)
+    assert [(r.name, s) for r, s in plan.spacings] == [("strict/spacing", 20 * DAY),
+                                                       ("lenient/spacing", 14 * DAY)]
+    assert plan.spacing_seconds == 20 * DAY  # what the store holds: the strictest
+
+    fifteen_days_ago = plan.now.timestamp() - 15 * DAY
+    decision = decide(plan, StoreResult("blocked", (), last_contact=fifteen_days_ago))
+    assert [r["rule"] for r in decision["reasons"]] == ["strict/spacing"]
+    assert decision["retry_at"] == "2026-03-07T17:00:00Z"
+
+    three_days_ago = plan.now.timestamp() - 3 * DAY
+    decision = decide(plan, StoreResult("blocked", (), last_contact=three_days_ago))
+    assert [r["rule"] for r in decision["reasons"]] == ["strict/spacing", "lenient/spacing"]
+    assert decision["retry_at"] == "2026-03-19T17:00:00Z"  # the later of the two
+
+
+def test_a_shadow_spacing_rule_is_reported_but_never_held_by_the_store() -> None:
+    policy = _policy(_pack("watch", 30, shadow=True))
+    plan = make_plan(request(), policy, DebtorState(), at(NOON_NY), HASHER)
+    assert plan.spacing_seconds == 0
+    decision = decide(plan, StoreResult("allowed", (), last_contact=plan.now.timestamp() - DAY))
+    assert decision["decision"] == "allowed"
+    assert [r["rule"] for r in decision["shadow"]] == ["watch/spacing"]
+
+
 def test_two_limits_of_one_kind_are_both_counted() -> None:
     text = """
 pack: two
@@ -66,8 +115,7 @@ rules:
   - {id: a, kind: limit, citation: c, max: 3, window: {calendar: day}}
   - {id: b, kind: limit, citation: c, max: 1, window: {rolling_days: 2}}
 """
-    packs = (parse_pack(text, "two.yaml"),)
-    plan = make_plan(request(), Policy(packs, "two@test"), DebtorState(), at(NOON_NY), HASHER)
+    plan = make_plan(request(), _policy(text), DebtorState(), at(NOON_NY), HASHER)
     assert [c.rule.name for c in plan.checks] == ["two/a", "two/b"]
     decision = decide(plan, StoreResult("blocked", ((1,), (0, 1))))
     assert [r["rule"] for r in decision["reasons"]] == ["two/b"]

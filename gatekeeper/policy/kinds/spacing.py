@@ -1,5 +1,6 @@
 """``spacing``: at least ``min_days`` between contacts, while ``when`` holds (hardship, or
-always). The store checks the time of the debtor's last allowed contact."""
+always). The store checks the time of the debtor's last allowed contact; every spacing
+rule that applies is reported, and the store holds the strictest."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _plan(rule: Rule, p: SpacingParams, planning: Planning) -> Reason | None:
 
 KIND: Kind[SpacingParams] = Kind(
     name="spacing",
-    meaning="at least this long since the debtor's last allowed contact",
+    meaning="at least this long since the debtor's last allowed contact; when several "
+            "spacing rules apply, each holds",
     params={
         "min_days": Param(True, checks.positive, "N"),
         "when": Param(True, checks.one_of(("hardship", "always")), "hardship\\|always"),
