@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
 from gatekeeper.errors import PolicyError
@@ -26,6 +26,7 @@ CALENDAR = ("day", "week", "month")
 HOLIDAY_CATEGORIES = ("public", "optional", "government")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 __all__ = ["CALENDAR", "CHANNELS", "CONTENT_FIELDS", "DESTINATION_KINDS", "HOLIDAY_CATEGORIES",
            "OUTCOMES", "PURPOSES", "SCOPES", "STATUSES", "Check", "Ctx", "Param"]
@@ -93,12 +94,16 @@ def positive(ctx: Ctx, path: str, value: Any) -> int:
 
 
 def iso_date(ctx: Ctx, path: str, value: Any) -> date:
-    if isinstance(value, date):
+    """A calendar date; YAML reads ``2026-01-01`` as a date already (a date with a time of
+    day, or a number, is not one)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ctx.fail(path, f"expected a date YYYY-MM-DD, found {found(value)}") from None
+    if isinstance(value, str) and ISO_DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ctx.fail(path, f"expected a date YYYY-MM-DD, found {found(value)}")
 
 
 def choices(options: Iterable[str]) -> Check:
@@ -162,7 +167,9 @@ def spans(ctx: Ctx, path: str, value: Any) -> tuple[Span, ...]:
             raise ctx.fail(f"{path}[{i}]", f"expected \"HH:MM-HH:MM\", found {found(item)}")
         h1, m1, h2, m2 = (int(g) for g in match.groups())
         end = h2 * 60 + m2
-        if end > 1440 or end <= h1 * 60 + m1:
+        if end > 1440:
+            raise ctx.fail(f"{path}[{i}]", f"expected an end no later than 24:00, found {item!r}")
+        if end <= h1 * 60 + m1:
             raise ctx.fail(f"{path}[{i}]", f"the end must be after the start, found {item!r}")
         out.append(Span(time(h1, m1), end))
     return tuple(out)

@@ -1,6 +1,7 @@
-"""YAML -> Pack/Policy. The format is closed: an unknown key or a bad value fails with
-the file, the path inside it, what was expected and what was found. A rule's own keys are
-its kind's (``gatekeeper/policy/kinds/``)."""
+"""YAML -> Pack/Policy. The format is closed: an unknown key, a key given twice or a bad
+value fails with the file, the path inside it, what was expected and what was found. A
+rule's own keys are its kind's (``gatekeeper/policy/kinds/``); files above 1 MiB are refused.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from gatekeeper.policy.checks import DESTINATION_KINDS, PURPOSES, Check, Ctx, fo
 from gatekeeper.policy.kinds import KINDS
 from gatekeeper.policy.model import Pack, Policy, Rule
 
+MAX_POLICY_BYTES = 1024 * 1024
 POSTAL_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _postal_prefixes(ctx: Ctx, path: str, value: Any) -> tuple[str, ...]:
@@ -91,16 +94,56 @@ def _rule(ctx: Ctx, pack: str, path: str, value: Any) -> Rule:
 
 
 def _yaml(ctx: Ctx, text: str) -> Any:
+    """The document, refused when it has a key twice in one mapping (YAML loaders keep the
+    last silently: ``max: 1`` then ``max: 100`` would be 100)."""
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _unique_keys(ctx, node, "", set())
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise ctx.fail(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    finally:
+        loader.dispose()
+
+
+def _unique_keys(ctx: Ctx, node: yaml.Node, path: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _unique_keys(ctx, item, f"{path}[{i}]", seen)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
+                _unique_keys(ctx, value, path, seen)
+                continue
+            key_path = join(path, str(key.value))
+            line = key.start_mark.line + 1
+            if (key.tag, key.value) in lines:
+                first = lines[(key.tag, key.value)]
+                where = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise ctx.fail(key_path, f"expected each key once, found {key.value!r} twice "
+                                         f"({where})")
+            lines[(key.tag, key.value)] = line
+            _unique_keys(ctx, value, key_path, seen)
+
+
+def _size(ctx: Ctx, size: int) -> None:
+    if size > MAX_POLICY_BYTES:
+        raise ctx.fail("", f"expected a policy file of at most 1 MiB ({MAX_POLICY_BYTES} "
+                           f"bytes), found {size} bytes")
 
 
 def parse_pack(text: str, file: str) -> Pack:
     ctx = Ctx(file)
+    _size(ctx, len(text.encode()))
     fields = checks.mapping(ctx, "", _yaml(ctx, text), PACK_KEYS)
     name = fields["pack"]
     rules_value = fields["rules"]
@@ -140,7 +183,11 @@ def resolve(spec: str) -> Path:
 def load_pack(spec: str) -> Pack:
     path = resolve(spec)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_POLICY_BYTES + 1)  # no more: the file may be huge
+        if len(data) > MAX_POLICY_BYTES:
+            _size(Ctx(str(path)), max(path.stat().st_size, len(data)))
+        text = data.decode("utf-8")
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in POLICIES.glob("*.yaml")))
         raise PolicyError(str(path), "", f"no such policy pack (known packs: {known})") from None
