@@ -19,6 +19,7 @@ from gatekeeper.policy.kinds import (
     inconvenient_times,
     limit,
     min_days_past_due,
+    notice_wait,
     opt_in_required,
     opt_out,
     spacing,
@@ -27,7 +28,7 @@ from gatekeeper.policy.kinds import (
 from gatekeeper.policy.kinds.base import CounterCheck, Kind, Planning
 
 _MODULES = (limit, hours, status, opt_out, min_days_past_due, content, spacing, expiry, cooldown,
-            inconvenient_times, opt_in_required)
+            inconvenient_times, opt_in_required, notice_wait)
 KINDS: dict[str, Kind[Any]] = {module.KIND.name: module.KIND for module in _MODULES}
 
 __all__ = ["KINDS", "CounterCheck", "Kind", "Planning", "kinds_table"]
