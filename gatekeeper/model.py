@@ -100,6 +100,7 @@ class DebtorState:
     ``opt_outs`` holds ``<channel>`` or ``<channel>:<destination hash>``.
     ``conversations`` maps debt id (or ``*``) to the epoch second of the last conversation.
     ``consents`` maps ``<channel or *>:<debt or *>`` to the epoch second it runs until.
+    ``notices`` maps ``<notice>:<debt or *>`` to the epoch second it was last sent.
     """
 
     version: int = 0
@@ -109,6 +110,7 @@ class DebtorState:
     conversations: tuple[tuple[str, float], ...] = ()
     consents: tuple[tuple[str, float], ...] = ()
     inconvenient: tuple[Window, ...] = ()
+    notices: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ State fields are last-writer-wins by event time (see ``counters/lua/apply_state.
     o:<channel>[:<hash>]    "1" while an opt-out holds (whole channel, or one destination)
     cv:<debt or *>          epoch seconds of the last conversation about the debt
     cs:<channel|*>:<debt|*> epoch seconds until which direct prior consent holds
+    nt:<notice>:<debt|*>    epoch seconds of the last notice_sent event of that notice
     it                      JSON list of consumer-designated inconvenient windows
 """
 
@@ -68,6 +69,9 @@ def event_fields(event: DebtorEvent, hasher: Hasher) -> list[tuple[str, str]]:
         seconds = parse_rfc3339(until).timestamp() if until else event.occurred_at.timestamp()
         field = f"cs:{event.channel or '*'}:{event.debt_id or '*'}"
         return [(field, f"{seconds:.3f}")]
+    if kind == "notice_sent":
+        field = f"nt:{data['notice']}:{event.debt_id or '*'}"
+        return [(field, f"{event.occurred_at.timestamp():.3f}")]
     if kind == "conversation":
         return conversation_fields(_debts(data.get("debt_ids"), event.debt_id),
                                    event.occurred_at.timestamp())
@@ -100,7 +104,7 @@ def state_from_hash(fields: dict[str, str]) -> DebtorState:
     if not fields:
         return DebtorState()
     profile: dict[str, Any] = {}
-    flags, opt_outs, conversations, consents = set(), set(), [], []
+    flags, opt_outs, conversations, consents, notices = set(), set(), [], [], []
     windows: tuple[Window, ...] = ()
     for name, raw in fields.items():
         if name == "v":
@@ -117,6 +121,8 @@ def state_from_hash(fields: dict[str, str]) -> DebtorState:
             conversations.append((rest, float(value)))
         elif prefix == "cs":
             consents.append((rest, float(value)))
+        elif prefix == "nt":
+            notices.append((rest, float(value)))
         elif prefix == "p":
             profile[rest] = value
         elif name == "it":
@@ -136,4 +142,5 @@ def state_from_hash(fields: dict[str, str]) -> DebtorState:
         conversations=tuple(sorted(conversations)),
         consents=tuple(sorted(consents)),
         inconvenient=windows,
+        notices=tuple(sorted(notices)),
     )

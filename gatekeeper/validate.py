@@ -170,6 +170,10 @@ def event_from_dict(value: dict[str, Any]) -> DebtorEvent:
     if value["type"] in ("opt_out", "opt_in") and "channel" not in value:
         raise InvalidInput(f"channel: required for a {value['type']} event", field="channel",
                            expected="one of call, sms, email, letter, visit", found=None)
+    if value["type"] == "notice_sent" and "notice" not in data:
+        raise InvalidInput("data.notice: required for a notice_sent event", field="data.notice",
+                           expected="the notice's name, as a notice_wait rule names it",
+                           found=None)
     if "destination" in value and "channel" in value:
         _destination(value["channel"], value["destination"], "destination")
     return DebtorEvent(

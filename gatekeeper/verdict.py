@@ -16,6 +16,7 @@ from typing import Any
 from gatekeeper.localtime import NotBefore, earliest_common
 from gatekeeper.model import Reason
 from gatekeeper.plan import CounterCheck, Plan, period_end
+from gatekeeper.policy.model import Rule
 from gatekeeper.timeutil import format_retry, format_utc, from_epoch, shift
 
 
@@ -60,9 +61,7 @@ def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason
     )
 
 
-def spacing_reason(plan: Plan, last_contact: float) -> tuple[Reason, datetime]:
-    assert plan.spacing is not None
-    rule, seconds = plan.spacing
+def spacing_reason(rule: Rule, seconds: int, last_contact: float) -> tuple[Reason, datetime]:
     until = shift(from_epoch(last_contact), timedelta(seconds=seconds))
     days = seconds // 86400
     reason = Reason(rule=rule.name, kind=rule.kind,
@@ -89,10 +88,12 @@ def decide(plan: Plan, result: StoreResult) -> dict[str, Any]:
             never = True
         else:
             constraints.append(NotBefore(_parse(reason.retry_at)))
-    if plan.spacing is not None and result.last_contact is not None:
-        reason, until = spacing_reason(plan, result.last_contact)
+    for rule, seconds in plan.spacings:
+        if result.last_contact is None:
+            break
+        reason, until = spacing_reason(rule, seconds, result.last_contact)
         if plan.now < until:
-            if plan.spacing[0].shadow:
+            if rule.shadow:
                 shadow.append(reason)
             else:
                 reasons.append(reason)

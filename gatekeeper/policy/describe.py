@@ -2,51 +2,8 @@
 
 from __future__ import annotations
 
-from gatekeeper.policy.model import WEEKDAYS, Pack, Rule
-
-
-def _numbers(rule: Rule) -> str:
-    p = rule.params
-    if rule.kind == "limit":
-        window = p["window"]
-        span = (f"{window['rolling_days']} consecutive local days" if "rolling_days" in window
-                else f"local calendar {window['calendar']}")
-        per = " per " + ", ".join(sorted(p["per"])) if p.get("per") else " per debtor"
-        counts = f"; counts outcomes {', '.join(sorted(p['counts']))}" if p.get("counts") else ""
-        consent = "; contacts under direct prior consent are not counted" \
-            if p.get("except_consent") else ""
-        return f"max {p['max']} in a {span}{per}{counts}{consent}"
-    if rule.kind == "hours":
-        days = []
-        for day in WEEKDAYS:
-            spans = p["windows"].get(day, ())
-            text = ", ".join(f"{s.start.strftime('%H:%M')}-{s.end_minutes // 60:02d}:"
-                             f"{s.end_minutes % 60:02d}" for s in spans) or "none"
-            days.append(f"{day} {text}")
-        extra = "; none on statutory holidays" if p.get("holidays") == "block" else ""
-        if p.get("holiday_categories"):
-            extra += f" ({', '.join(sorted(p['holiday_categories']))} calendars)"
-        extra += "; lifted by direct prior consent" if p.get("except_consent") else ""
-        return "; ".join(days) + extra
-    if rule.kind == "opt_in_required":
-        exceptions = ", ".join(sorted(p.get("except_purposes", ())))
-        return "only after the debtor opted in to the channel" + (
-            f"; except purposes {exceptions}" if exceptions else "")
-    if rule.kind in ("status", "opt_out"):
-        statuses = ", ".join(sorted(p.get("statuses", ()))) or "channel/destination opt-outs"
-        exceptions = ", ".join(sorted(p.get("except_purposes", ())))
-        return statuses + (f"; except purposes {exceptions}" if exceptions else "")
-    if rule.kind == "min_days_past_due":
-        return f"at least {p['days']} days past due"
-    if rule.kind == "content":
-        return "must state " + ", ".join(sorted(p["fields"]))
-    if rule.kind == "spacing":
-        return f"at least {p['min_days']} days between contacts ({p['when']})"
-    if rule.kind == "cooldown":
-        consent = "; lifted by direct prior consent" if p.get("except_consent") else ""
-        return (f"none for {p['days']} consecutive days after a {p['after']} "
-                f"(its day is day 1){consent}")
-    return ""
+from gatekeeper.policy.kinds import KINDS
+from gatekeeper.policy.model import Pack
 
 
 def describe(pack: Pack) -> str:
@@ -79,6 +36,6 @@ def describe(pack: Pack) -> str:
         if rule.description:
             lines.append(f"    {rule.description}")
         lines.append(f"    applies to: {'; '.join(scope) or 'every contact'}")
-        lines.append(f"    rule: {_numbers(rule)}")
+        lines.append(f"    rule: {KINDS[rule.kind].describe(rule.params)}")
         lines.append(f"    citation: {rule.citation}")
     return "\n".join(lines)

@@ -1,208 +1,42 @@
-"""YAML -> Pack/Policy. The format is closed: an unknown key or a bad value fails with
-the file, the path inside it, what was expected and what was found."""
+"""YAML -> Pack/Policy. The format is closed: an unknown key, a key given twice or a bad
+value fails with the file, the path inside it, what was expected and what was found. A
+rule's own keys are its kind's (``gatekeeper/policy/kinds/``); files above 1 MiB are refused.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
-from datetime import date, time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gatekeeper.errors import PolicyError
-from gatekeeper.model import CHANNELS, OUTCOMES
+from gatekeeper.model import CHANNELS
 from gatekeeper.paths import POLICIES
-from gatekeeper.policy.model import WEEKDAYS, Pack, Policy, Rule, Span
+from gatekeeper.policy import checks
+from gatekeeper.policy.checks import DESTINATION_KINDS, PURPOSES, Check, Ctx, found, join
+from gatekeeper.policy.kinds import KINDS
+from gatekeeper.policy.model import Pack, Policy, Rule
 
-PURPOSES = ("collection", "opt_out_confirmation", "cease_notice", "reply_to_debtor", "legal_notice")
-DESTINATION_KINDS = ("mobile", "residence", "work", "other")
-SCOPES = ("debt", "destination", "destination_kind", "creditor", "collector", "channel")
-STATUSES = ("cease", "attorney_represented", "bankruptcy", "deceased", "dispute")
-CONTENT_FIELDS = ("amount_due", "currency", "due_date", "payment_options", "opt_out_instructions")
-CALENDAR = ("day", "week", "month")
-HOLIDAY_CATEGORIES = ("public", "optional", "government")
+MAX_POLICY_BYTES = 1024 * 1024
 POSTAL_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-SPAN = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class _Ctx:
-    def __init__(self, file: str):
-        self.file = file
-
-    def fail(self, path: str, message: str) -> PolicyError:
-        return PolicyError(self.file, path, message)
-
-
-Check = Callable[[_Ctx, str, Any], Any]
-
-
-def _found(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _str(ctx: _Ctx, path: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ctx.fail(path, f"expected a non-empty string, found {_found(value)}")
-    return value
-
-
-def _name(ctx: _Ctx, path: str, value: Any) -> str:
-    if not isinstance(value, str) or not NAME.match(value):
-        raise ctx.fail(path, f"expected a lower-case name (a-z, 0-9, -), found {_found(value)}")
-    return value
-
-
-def _bool(ctx: _Ctx, path: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ctx.fail(path, f"expected true or false, found {_found(value)}")
-    return value
-
-
-def _count(ctx: _Ctx, path: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ctx.fail(path, f"expected a whole number >= 0, found {_found(value)}")
-    return value
-
-
-def _positive(ctx: _Ctx, path: str, value: Any) -> int:
-    number = _count(ctx, path, value)
-    if number < 1:
-        raise ctx.fail(path, f"expected a whole number >= 1, found {_found(value)}")
-    return number
-
-
-def _date(ctx: _Ctx, path: str, value: Any) -> date:
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ctx.fail(path, f"expected a date YYYY-MM-DD, found {_found(value)}") from None
-
-
-def _choices(options: Iterable[str]) -> Check:
-    allowed = tuple(options)
-
-    def check(ctx: _Ctx, path: str, value: Any) -> frozenset[str]:
-        if not isinstance(value, list) or not value:
-            raise ctx.fail(path, f"expected a non-empty list of {', '.join(allowed)}, "
-                                 f"found {_found(value)}")
-        for i, item in enumerate(value):
-            if item not in allowed:
-                raise ctx.fail(f"{path}[{i}]", f"expected one of {', '.join(allowed)}, "
-                                               f"found {_found(item)}")
-        return frozenset(value)
-
-    return check
-
-
-def _one_of(options: Iterable[str]) -> Check:
-    allowed = tuple(options)
-
-    def check(ctx: _Ctx, path: str, value: Any) -> str:
-        if value not in allowed:
-            raise ctx.fail(path, f"expected one of {', '.join(allowed)}, found {_found(value)}")
-        return str(value)
-
-    return check
-
-
-def _strings(ctx: _Ctx, path: str, value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ctx.fail(path, f"expected a list of strings, found {_found(value)}")
-    return tuple(_str(ctx, f"{path}[{i}]", item) for i, item in enumerate(value))
-
-
-def _mapping(ctx: _Ctx, path: str, value: Any, allowed: dict[str, tuple[bool, Check]]
-             ) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ctx.fail(path, f"expected a mapping, found {_found(value)}")
-    out: dict[str, Any] = {}
-    for key in value:
-        if key not in allowed:
-            raise ctx.fail(_join(path, str(key)),
-                           f"unknown key; expected one of {', '.join(sorted(allowed))}")
-    for key, (required, check) in allowed.items():
-        if key in value:
-            out[key] = check(ctx, _join(path, key), value[key])
-        elif required:
-            raise ctx.fail(_join(path, key), "required key is missing")
-    return out
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _window(ctx: _Ctx, path: str, value: Any) -> dict[str, Any]:
-    window = _mapping(ctx, path, value, {
-        "calendar": (False, _one_of(CALENDAR)),
-        "rolling_days": (False, _positive),
-    })
-    if len(window) != 1:
-        raise ctx.fail(path, "expected exactly one of calendar (day, week, month) or rolling_days")
-    return window
-
-
-def _spans(ctx: _Ctx, path: str, value: Any) -> tuple[Span, ...]:
-    if not isinstance(value, list):
-        raise ctx.fail(path, f"expected a list of \"HH:MM-HH:MM\" spans, found {_found(value)}")
-    spans = []
-    for i, item in enumerate(value):
-        match = SPAN.match(item) if isinstance(item, str) else None
-        if not match:
-            raise ctx.fail(f"{path}[{i}]", f"expected \"HH:MM-HH:MM\", found {_found(item)}")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        end = h2 * 60 + m2
-        if end > 1440 or end <= h1 * 60 + m1:
-            raise ctx.fail(f"{path}[{i}]", f"the end must be after the start, found {item!r}")
-        spans.append(Span(time(h1, m1), end))
-    return tuple(spans)
-
-
-def _day_set(ctx: _Ctx, path: str, key: str) -> tuple[str, ...]:
-    if key in ("daily", "all"):
-        return WEEKDAYS
-    if key in WEEKDAYS:
-        return (key,)
-    first, _, last = key.partition("-")
-    if first in WEEKDAYS and last in WEEKDAYS:
-        i, j = WEEKDAYS.index(first), WEEKDAYS.index(last)
-        if i <= j:
-            return WEEKDAYS[i:j + 1]
-    raise ctx.fail(path, f"expected a weekday (mon..sun), a range like mon-fri, or daily, "
-                         f"found {key!r}")
-
-
-def _week(ctx: _Ctx, path: str, value: Any) -> dict[str, tuple[Span, ...]]:
-    if not isinstance(value, dict) or not value:
-        raise ctx.fail(path, f"expected a mapping of weekdays to spans, found {_found(value)}")
-    week: dict[str, tuple[Span, ...]] = {}
-    for key, spans in value.items():
-        key_path = _join(path, str(key))
-        for day in _day_set(ctx, key_path, str(key)):
-            if day in week:
-                raise ctx.fail(key_path, f"{day} is given twice")
-            week[day] = _spans(ctx, key_path, spans)
-    return week
-
-
-def _postal_prefixes(ctx: _Ctx, path: str, value: Any) -> tuple[str, ...]:
+def _postal_prefixes(ctx: Ctx, path: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise ctx.fail(path, f"expected a non-empty list of postal code prefixes, "
-                             f"found {_found(value)}")
+                             f"found {found(value)}")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, int) and not isinstance(item, bool):
             item = str(item)
         if not isinstance(item, str) or not POSTAL_PREFIX.match(item):
             raise ctx.fail(f"{path}[{i}]", f"expected a postal code prefix (letters, digits), "
-                                           f"found {_found(item)}")
+                                           f"found {found(item)}")
         out.append(_normal_postal(item))
     return tuple(out)
 
@@ -211,82 +45,42 @@ def _normal_postal(text: str) -> str:
     return text.replace(" ", "").replace("-", "").upper()
 
 
-_ANY = (False, _str)
-KIND_PARAMS: dict[str, dict[str, tuple[bool, Check]]] = {
-    "limit": {
-        "max": (True, _count),
-        "window": (True, _window),
-        "per": (False, _choices(SCOPES)),
-        "counts": (False, _choices(OUTCOMES)),
-        "except_consent": (False, _bool),
-    },
-    "hours": {
-        "windows": (True, _week),
-        "holidays": (False, _one_of(("allow", "block"))),
-        "holiday_categories": (False, _choices(HOLIDAY_CATEGORIES)),
-        "except_consent": (False, _bool),
-    },
-    "status": {
-        "statuses": (True, _choices(STATUSES)),
-        "except_purposes": (False, _choices(PURPOSES)),
-    },
-    "opt_out": {"except_purposes": (False, _choices(PURPOSES))},
-    "min_days_past_due": {"days": (True, _count)},
-    "content": {"fields": (True, _choices(CONTENT_FIELDS))},
-    "spacing": {"min_days": (True, _positive), "when": (True, _one_of(("hardship", "always")))},
-    "expiry": {},
-    "cooldown": {"days": (True, _positive), "after": (True, _one_of(("conversation",))),
-                 "except_consent": (False, _bool)},
-    "inconvenient_times": {},
-    "opt_in_required": {"except_purposes": (False, _choices(PURPOSES))},
-}
+_ANY = (False, checks.text)
 COMMON: dict[str, tuple[bool, Check]] = {
-    "id": (True, _name),
-    "kind": (True, _one_of(KIND_PARAMS)),
-    "citation": (True, _str),
+    "id": (True, checks.name),
+    "kind": (True, checks.one_of(KINDS)),
+    "citation": (True, checks.text),
     "description": _ANY,
-    "channels": (False, _choices(CHANNELS)),
-    "purposes": (False, _choices(PURPOSES)),
-    "destination_kinds": (False, _choices(DESTINATION_KINDS)),
-    "shadow": (False, _bool),
-    "effective_from": (False, _date),
-    "effective_until": (False, _date),
+    "channels": (False, checks.choices(CHANNELS)),
+    "purposes": (False, checks.choices(PURPOSES)),
+    "destination_kinds": (False, checks.choices(DESTINATION_KINDS)),
+    "shadow": (False, checks.boolean),
+    "effective_from": (False, checks.iso_date),
+    "effective_until": (False, checks.iso_date),
 }
 PACK_KEYS: dict[str, tuple[bool, Check]] = {
-    "pack": (True, _name),
-    "title": (True, _str),
+    "pack": (True, checks.name),
+    "title": (True, checks.text),
     "description": _ANY,
-    "version": (False, _positive),
-    "applies_to": (True, _strings),
+    "version": (False, checks.positive),
+    "applies_to": (True, checks.strings),
     "postal_codes": (False, _postal_prefixes),
-    "sources": (False, _strings),
-    "readings": (False, _strings),
+    "sources": (False, checks.strings),
+    "readings": (False, checks.strings),
     "rules": (True, lambda ctx, path, value: value),
 }
 
 
-def _rule(ctx: _Ctx, pack: str, path: str, value: Any) -> Rule:
+def _rule(ctx: Ctx, pack: str, path: str, value: Any) -> Rule:
     if not isinstance(value, dict):
-        raise ctx.fail(path, f"expected a rule mapping, found {_found(value)}")
-    kind = value.get("kind")
-    _one_of(KIND_PARAMS)(ctx, _join(path, "kind"), kind)
-    fields = _mapping(ctx, path, value, {**COMMON, **KIND_PARAMS[str(kind)]})
-    params = {k: v for k, v in fields.items() if k not in COMMON}
-    if kind == "hours" and "holiday_categories" in params and params.get("holidays") != "block":
-        raise ctx.fail(_join(path, "holiday_categories"),
-                       "holiday_categories needs holidays: block")
-    if kind == "limit":
-        window = params["window"]
-        params["window_days"] = window.get("rolling_days") or {"day": 1, "week": 7,
-                                                                "month": 31}[window["calendar"]]
-    if kind == "cooldown":
-        params["window_days"] = params["days"]
-    if kind == "spacing":
-        params["window_days"] = params["min_days"]
+        raise ctx.fail(path, f"expected a rule mapping, found {found(value)}")
+    kind = KINDS[COMMON["kind"][1](ctx, join(path, "kind"), value.get("kind"))]
+    fields = checks.mapping(ctx, path, value, {**COMMON, **kind.params})
+    params = kind.build(ctx, path, {k: v for k, v in fields.items() if k not in COMMON})
     return Rule(
         pack=pack,
         id=fields["id"],
-        kind=str(kind),
+        kind=kind.name,
         citation=fields["citation"],
         description=fields.get("description", ""),
         channels=fields.get("channels", frozenset()),
@@ -299,19 +93,62 @@ def _rule(ctx: _Ctx, pack: str, path: str, value: Any) -> Rule:
     )
 
 
-def parse_pack(text: str, file: str) -> Pack:
-    ctx = _Ctx(file)
+def _yaml(ctx: Ctx, text: str) -> Any:
+    """The document, refused when it has a key twice in one mapping (YAML loaders keep the
+    last silently: ``max: 1`` then ``max: 100`` would be 100)."""
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _unique_keys(ctx, node, "", set())
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else ""
         raise ctx.fail(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    fields = _mapping(ctx, "", data, PACK_KEYS)
+    finally:
+        loader.dispose()
+
+
+def _unique_keys(ctx: Ctx, node: yaml.Node, path: str, seen: set[int]) -> None:
+    if id(node) in seen:  # an alias of a node already walked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _unique_keys(ctx, item, f"{path}[{i}]", seen)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
+                _unique_keys(ctx, value, path, seen)
+                continue
+            key_path = join(path, str(key.value))
+            line = key.start_mark.line + 1
+            if (key.tag, key.value) in lines:
+                first = lines[(key.tag, key.value)]
+                where = f"line {line}" if first == line else f"lines {first} and {line}"
+                raise ctx.fail(key_path, f"expected each key once, found {key.value!r} twice "
+                                         f"({where})")
+            lines[(key.tag, key.value)] = line
+            _unique_keys(ctx, value, key_path, seen)
+
+
+def _size(ctx: Ctx, size: int) -> None:
+    if size > MAX_POLICY_BYTES:
+        raise ctx.fail("", f"expected a policy file of at most 1 MiB ({MAX_POLICY_BYTES} "
+                           f"bytes), found {size} bytes")
+
+
+def parse_pack(text: str, file: str) -> Pack:
+    ctx = Ctx(file)
+    _size(ctx, len(text.encode()))
+    fields = checks.mapping(ctx, "", _yaml(ctx, text), PACK_KEYS)
     name = fields["pack"]
     rules_value = fields["rules"]
     if not isinstance(rules_value, list) or not rules_value:
-        raise ctx.fail("rules", f"expected a non-empty list of rules, found {_found(rules_value)}")
+        raise ctx.fail("rules", f"expected a non-empty list of rules, found {found(rules_value)}")
     rules = []
     seen: set[str] = set()
     for i, item in enumerate(rules_value):
@@ -346,7 +183,11 @@ def resolve(spec: str) -> Path:
 def load_pack(spec: str) -> Pack:
     path = resolve(spec)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_POLICY_BYTES + 1)  # no more: the file may be huge
+        if len(data) > MAX_POLICY_BYTES:
+            _size(Ctx(str(path)), max(path.stat().st_size, len(data)))
+        text = data.decode("utf-8")
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in POLICIES.glob("*.yaml")))
         raise PolicyError(str(path), "", f"no such policy pack (known packs: {known})") from None

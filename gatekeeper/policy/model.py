@@ -1,32 +1,10 @@
-"""Rule kinds and the loaded policy.
+"""The loaded policy: packs, their rules, and the base of every rule kind's parameters.
 
 A pack is a list of rules and the debtor regions it applies to. Every rule has an id, a
 kind, a citation, a plain-language description, and common filters (channels, purposes,
-destination kinds), optional effective dates and an optional shadow flag. The kinds:
-
-``limit``      at most ``max`` counted contacts in a window (calendar day/week/month in the
-               debtor's local time, or ``rolling_days`` consecutive local days), counted per
-               debtor and optionally per ``per`` scope (debt, destination, destination_kind,
-               creditor, collector, channel); ``counts`` lists the outcomes that keep the
-               reservation (default: all); ``except_consent`` leaves uncounted a contact
-               made under the debtor's direct prior consent (``consent`` events).
-``hours``      contact only inside local windows per weekday, in every candidate time zone;
-               ``holidays: block`` forbids statutory holidays of the debtor's region
-               (``holiday_categories`` widens the calendar: public, optional, government);
-               ``except_consent`` lifts the rule while direct prior consent holds.
-``status``     block while the debtor has one of ``statuses`` (cease, bankruptcy, deceased,
-               dispute, attorney_represented), except for ``except_purposes``.
-``opt_out``    honour channel and destination opt-outs, except for ``except_purposes``.
-``min_days_past_due``  only at ``days`` or more past due.
-``content``    written notices must carry ``fields``.
-``spacing``    at least ``min_days`` between contacts while ``when`` (hardship) holds.
-``expiry``     block a request evaluated after its ``not_after``.
-``cooldown``   no contact for ``days`` consecutive local days after a conversation about
-               the debt (the conversation day is day 1); ``except_consent`` as for limit.
-``inconvenient_times``  honour consumer-designated inconvenient times.
-``opt_in_required``     no contact on the rule's channels unless the debtor opted in to the
-               channel (an ``opt_in`` event, for the channel or one destination), except for
-               ``except_purposes``.
+destination kinds), optional effective dates and an optional shadow flag. Its kind's own
+parameters are a frozen dataclass of the kind's module (``gatekeeper/policy/kinds/``; the
+registry there lists every kind, its parameters and its meaning).
 
 A pack may also name ``postal_codes``: prefixes of the debtor's postal code it is limited
 to within its regions (a city inside a state); an unknown postal code gets the pack.
@@ -54,6 +32,20 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class Params:
+    """A rule kind's parameters; each kind's module subclasses it with typed fields."""
+
+    @property
+    def window_days(self) -> int:
+        """The local days this rule looks back over (the counters live that long)."""
+        return 1
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A parameter by its YAML name, for code that treats every kind alike."""
+        return getattr(self, name, default)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     pack: str
     id: str
@@ -66,7 +58,7 @@ class Rule:
     shadow: bool = False
     effective_from: date | None = None
     effective_until: date | None = None
-    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    params: Params = field(default_factory=Params, hash=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -132,5 +124,5 @@ class Policy:
         longest = 1
         for pack in self.packs:
             for rule in pack.rules:
-                longest = max(longest, int(rule.params.get("window_days", 1)))
+                longest = max(longest, rule.params.window_days)
         return longest

@@ -94,12 +94,15 @@ def test_expired_requests_are_blocked() -> None:
 
 
 def test_hardship_turns_on_spacing() -> None:
-    assert plan(request(), NOON_NY).spacing is None
+    assert plan(request(), NOON_NY).spacings == ()
+    assert plan(request(), NOON_NY).spacing_seconds == 0
     p = plan(request(debtor={"timezone": "America/New_York", "hardship": True}), NOON_NY)
-    assert p.spacing is not None and p.spacing[1] == 14 * 86400
+    assert [(rule.name, seconds) for rule, seconds in p.spacings] == [
+        ("default/hardship-spacing", 14 * 86400)]
+    assert p.spacing_seconds == 14 * 86400
     from_events = plan(request(), NOON_NY, debtor_state=state({"type": "hardship",
                                                                 "data": {"on": True}}))
-    assert from_events.spacing is not None
+    assert from_events.spacing_seconds == 14 * 86400
 
 
 def test_request_profile_overrides_stored_profile() -> None:

@@ -61,3 +61,27 @@ def test_regions_select_packs() -> None:
     assert pack.applies("US") and pack.applies("US-MA") and pack.applies("CA-ON")
     assert not pack.applies("CA-BC") and not pack.applies("USA")
     assert pack.applies(None)  # unknown region: every pack (conservative)
+
+
+def test_anchors_and_merge_keys_are_not_duplicate_keys() -> None:
+    from gatekeeper.policy.load import parse_pack
+
+    text = """
+pack: x
+title: t
+applies_to: ["*"]
+rules:
+  - &base {id: a, kind: hours, citation: c, windows: &days {mon-fri: ["08:00-21:00"]}}
+  - {<<: *base, id: b, windows: *days, holidays: block}
+"""
+    pack = parse_pack(text, "x.yaml")
+    assert [r.id for r in pack.rules] == ["a", "b"]
+    assert pack.rules[1].params.get("holidays") == "block"
+
+
+def test_a_text_above_the_size_limit_is_refused_before_parsing() -> None:
+    from gatekeeper.policy.load import MAX_POLICY_BYTES, parse_pack
+
+    text = "pack: x\n" + "#" * MAX_POLICY_BYTES
+    with pytest.raises(PolicyError, match="at most 1 MiB"):
+        parse_pack(text, "big.yaml")
