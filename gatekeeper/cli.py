@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +19,18 @@ def _logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@click.group()
+class _Group(click.Group):
+    """The top group: our own errors (a bad setting, an unreadable pack, an unreachable
+    service) end as a message and exit code 1 in every command, never as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GatekeeperError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="gatekeeper")
 def main() -> None:
     """Contact-compliance gatekeeper for debt collection."""

@@ -3,6 +3,7 @@
     GatekeeperError                 root: catch this to catch everything of ours
     ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
     ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
+    ├── ConfigError                 a setting (environment variable or flag) that cannot be used
     └── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
 
 Control flow is not signalled with these: a blocked request is a Decision, not an error.
@@ -56,6 +57,17 @@ class PolicyError(GatekeeperError):
         self.file = file
         self.path = path
         self.message = message
+
+
+class ConfigError(GatekeeperError):
+    """A setting that cannot be used: names the variable or flag, what was expected and
+    what was found."""
+
+    def __init__(self, name: str, expected: str, found: Any):
+        super().__init__(f"{name}: expected {expected}, found {found!r}")
+        self.name = name
+        self.expected = expected
+        self.found = found
 
 
 class StoreUnavailable(GatekeeperError):

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from gatekeeper.errors import ConfigError
+
 TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes")
 TOPIC_DEFAULTS = {
     "requests": "contact.requests",
@@ -49,10 +51,7 @@ class Settings:
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
-                raw = env[var]
-                kind = kinds[attr]
-                values[attr] = int(raw) if kind == "int" else float(raw) if kind == "float" \
-                    else raw
+                values[attr] = _typed(var, str(kinds[attr]), env[var])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",
@@ -73,3 +72,16 @@ class Settings:
         if not self.signing_key:
             return []
         return [k.strip().encode() for k in self.signing_key.split(",") if k.strip()]
+
+
+def _typed(variable: str, kind: str, raw: str) -> Any:
+    """An environment value as its setting's type; a bad one names the variable."""
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        expected = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(variable, expected, raw) from None
+    return raw
