@@ -14,7 +14,7 @@ test: $(STAMP) stack
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/scenarios
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/scenarios tests/cli
 
 venv: $(STAMP)
 

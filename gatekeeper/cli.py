@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from gatekeeper.cli_options import output_file_option, redis_option
 from gatekeeper.errors import GatekeeperError, PolicyError
 from gatekeeper.settings import Settings
 
@@ -38,7 +39,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--broker", help="Kafka bootstrap, e.g. kafka://127.0.0.1:9092 [GATEKEEPER_BROKER]")
-@click.option("--redis", "redis_url", help="Redis URL [GATEKEEPER_REDIS]")
+@click.option("--redis", "redis_url", callback=redis_option,
+              help="Redis URL [GATEKEEPER_REDIS]")
 @click.option("--policy", help="comma-separated packs or files [GATEKEEPER_POLICY]")
 @click.option("--topic-prefix", help="prefix of every topic [GATEKEEPER_TOPIC_PREFIX]")
 @click.option("--app-id", help="consumer group [GATEKEEPER_APP_ID]")
@@ -75,6 +77,7 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
               help="requests per second from the synthetic dialer")
 @click.option("--debtors", type=int, default=400, show_default=True)
 @click.option("--redis", "redis_url", default="redis://127.0.0.1:6379/14", show_default=True,
+              callback=redis_option,
               help="the demo flushes this database first")
 def demo(seconds: float, rate: float, debtors: int, redis_url: str) -> None:
     """Run the worker with a synthetic dialer on the local stack and show what it decides."""
@@ -91,19 +94,27 @@ def demo(seconds: float, rate: float, debtors: int, redis_url: str) -> None:
 @click.argument("input_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--policy", "policies", multiple=True, required=True,
               help="a pack name or file; repeat for several")
-@click.option("--redis", "redis_url", help="use this Redis instead of a private one")
+@click.option("--redis", "redis_url", callback=redis_option,
+              help="use this Redis instead of a private one")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              callback=output_file_option,
               help="write decisions here (default: standard output)")
+@click.option("--skip-invalid", is_flag=True,
+              help="report bad lines on standard error and go on without them "
+                   "(a bad request line gets the decision 'invalid')")
 def simulate(input_file: Path, policies: tuple[str, ...], redis_url: str | None,
-             out_file: Path | None) -> None:
-    """Replay INPUT_FILE (JSON lines) through the same decision code and Lua."""
+             out_file: Path | None, skip_invalid: bool) -> None:
+    """Replay INPUT_FILE (JSON lines) through the same decision code and Lua.
+
+    Each line is {"kind": "request" | "event" | "outcome", "data": {...}}; blank lines and
+    lines starting with # are skipped. Any bad line stops the run before it starts, with its
+    line number, unless --skip-invalid."""
     from gatekeeper.simulate import run_simulation
 
-    try:
-        count = asyncio.run(run_simulation(input_file, list(policies), redis_url, out_file))
-    except GatekeeperError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{count} decisions", err=True)
+    count = asyncio.run(run_simulation(input_file, list(policies), redis_url, out_file,
+                                       skip_invalid=skip_invalid,
+                                       report=lambda text: click.echo(text, err=True)))
+    click.echo(f"{count} decision{'' if count == 1 else 's'}", err=True)
 
 
 @main.group()
@@ -149,7 +160,8 @@ def debtor() -> None:
 
 @debtor.command("show")
 @click.argument("debtor_id")
-@click.option("--redis", "redis_url", help="Redis URL [GATEKEEPER_REDIS]")
+@click.option("--redis", "redis_url", callback=redis_option,
+              help="Redis URL [GATEKEEPER_REDIS]")
 def debtor_show(debtor_id: str, redis_url: str | None) -> None:
     """Print a debtor's status and current counters."""
     from gatekeeper.views import show_debtor

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gatekeeper.errors import ConfigError
+from gatekeeper.redis_url import check_redis_url
 
 TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes")
 TOPIC_DEFAULTS = {
@@ -52,6 +53,8 @@ class Settings:
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
                 values[attr] = _typed(var, str(kinds[attr]), env[var])
+        if "redis" in values:
+            check_redis_url(values["redis"], "GATEKEEPER_REDIS")
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",
