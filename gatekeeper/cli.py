@@ -173,23 +173,70 @@ def debtor_show(debtor_id: str, redis_url: str | None) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+def _tail_options(command: Any) -> Any:
+    """The options shared by ``review tail`` and ``invalid tail``."""
+    for option in reversed([
+        click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]"),
+        click.option("--topic-prefix", help="[GATEKEEPER_TOPIC_PREFIX]"),
+        click.option("--from-beginning", is_flag=True, help="start at the oldest message"),
+        click.option("--limit", type=click.IntRange(min=0), default=0,
+                     help="stop after this many rows (0: follow)"),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
+                     show_default=True, help="seconds to wait for the broker to answer"),
+    ]):
+        command = option(command)
+    return command
+
+
+def _tail(topic: str, broker: str | None, topic_prefix: str | None, from_beginning: bool,
+          limit: int, timeout: float) -> None:
+    from gatekeeper.tail import INVALID_HEADER, REVIEW_HEADER, invalid_row, review_row, tail
+    from gatekeeper.topics import bootstrap
+
+    settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix)
+    # aiokafka logs each failed connection attempt; the command says it once, plainly
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
+    if topic == "review":
+        header, what = REVIEW_HEADER, "blocked requests"
+
+        def row(message: Any) -> str:
+            return review_row(message.value)
+    else:
+        header, what = INVALID_HEADER, "dead letters"
+
+        def row(message: Any) -> str:
+            return invalid_row(message.value, message.timestamp)
+    asyncio.run(tail(bootstrap(settings.broker), settings.topics[topic], header, row,
+                     from_beginning=from_beginning, limit=limit, echo=click.echo,
+                     note=lambda text: click.echo(text, err=True), what=what,
+                     variable=topic.upper(), timeout=timeout))
+
+
 @main.group()
 def review() -> None:
     """Follow the review topic."""
 
 
 @review.command("tail")
-@click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]")
-@click.option("--topic-prefix", help="[GATEKEEPER_TOPIC_PREFIX]")
-@click.option("--from-beginning", is_flag=True, help="start at the oldest message")
-@click.option("--limit", type=int, default=0, help="stop after this many rows (0: follow)")
+@_tail_options
 def review_tail(broker: str | None, topic_prefix: str | None, from_beginning: bool,
-                limit: int) -> None:
-    """Follow contact.review as a readable table."""
-    from gatekeeper.views import tail_review
+                limit: int, timeout: float) -> None:
+    """Follow contact.review as a table: time, debtor, channel, rule, message, retry_at."""
+    _tail("review", broker, topic_prefix, from_beginning, limit, timeout)
 
-    settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix)
-    asyncio.run(tail_review(settings, from_beginning, limit, click.echo))
+
+@main.group()
+def invalid() -> None:
+    """Follow the dead-letter topic."""
+
+
+@invalid.command("tail")
+@_tail_options
+def invalid_tail(broker: str | None, topic_prefix: str | None, from_beginning: bool,
+                 limit: int, timeout: float) -> None:
+    """Follow contact.invalid as a table: time, source (topic[partition]@offset), field,
+    message, and the start of the raw value."""
+    _tail("invalid", broker, topic_prefix, from_beginning, limit, timeout)
 
 
 @main.command()

@@ -4,7 +4,8 @@
     ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
     ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
     ├── ConfigError                 a setting (environment variable or flag) that cannot be used
-    └── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
+    ├── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
+    └── BrokerUnavailable           Kafka cannot be reached (operator commands); retriable
 
 Control flow is not signalled with these: a blocked request is a Decision, not an error.
 """
@@ -72,5 +73,11 @@ class ConfigError(GatekeeperError):
 
 class StoreUnavailable(GatekeeperError):
     """Redis is unreachable, paused or answered with an error: processing must pause."""
+
+    retriable = True
+
+
+class BrokerUnavailable(GatekeeperError):
+    """Kafka cannot be reached or does not answer in time."""
 
     retriable = True
