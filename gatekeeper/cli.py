@@ -140,6 +140,18 @@ def policy_check(packs: tuple[str, ...]) -> None:
     sys.exit(1 if failed else 0)
 
 
+@policy.command("list")
+def policy_list() -> None:
+    """The shipped packs: name, the regions they apply to, rule count, title."""
+    from gatekeeper.policy.catalog import pack_table
+
+    lines, failed = pack_table()
+    click.echo("\n".join(lines))
+    for error in failed:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(1 if failed else 0)
+
+
 @policy.command("show")
 @click.argument("pack_name")
 def policy_show(pack_name: str) -> None:
@@ -162,15 +174,62 @@ def debtor() -> None:
 @click.argument("debtor_id")
 @click.option("--redis", "redis_url", callback=redis_option,
               help="Redis URL [GATEKEEPER_REDIS]")
-def debtor_show(debtor_id: str, redis_url: str | None) -> None:
-    """Print a debtor's status and current counters."""
+@click.option("--policy", help="packs whose rule names to show [GATEKEEPER_POLICY]; the "
+                               "shipped packs are always known")
+def debtor_show(debtor_id: str, redis_url: str | None, policy: str | None) -> None:
+    """Print a debtor's status, opt-outs and current counters (rule, scope, local period,
+    count); exit 1 when nothing is stored for the debtor."""
     from gatekeeper.views import show_debtor
 
-    settings = Settings.from_env(redis=redis_url)
-    try:
-        click.echo(asyncio.run(show_debtor(settings, debtor_id)))
-    except GatekeeperError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = Settings.from_env(redis=redis_url, policy=policy)
+    text = asyncio.run(show_debtor(settings, debtor_id))
+    if text is None:
+        click.echo(f"no debtor {debtor_id!r}: nothing is stored for it in this Redis (no "
+                   "event and no decision yet, or all expired)", err=True)
+        sys.exit(1)
+    click.echo(text)
+
+
+@main.group()
+def decision() -> None:
+    """Read recorded decisions."""
+
+
+@decision.command("show")
+@click.argument("request_id")
+@click.option("--debtor", "debtor_id",
+              help="the request's debtor id (required): decisions are recorded in the "
+                   "debtor's own Redis hash, not indexed by request id")
+@click.option("--redis", "redis_url", callback=redis_option,
+              help="Redis URL [GATEKEEPER_REDIS]")
+@click.option("--policy", help="packs whose rule names to show [GATEKEEPER_POLICY]")
+def decision_show(request_id: str, debtor_id: str | None, redis_url: str | None,
+                  policy: str | None) -> None:
+    """Print the decision on record for REQUEST_ID: allowed or blocked, when, the static
+    rules that blocked it, the counts it saw, the outcome reported; exit 1 when none is on
+    record (records are kept one to two GATEKEEPER_DECISION_TTL_DAYS).
+
+    The debtor id is needed because each decision is recorded in its debtor's hash, which
+    the gate reads and writes in the same atomic step as the counters (one Redis Cluster
+    slot per debtor); an index by request id would cost a second key per decision. The
+    debtor id is on every message that carries a request id: the request, the review row,
+    the allowed message's key, the dead letter."""
+    from gatekeeper.views import show_decision
+
+    if not debtor_id:
+        raise click.UsageError(
+            "give the request's debtor: --debtor DEBTOR_ID. Decisions are recorded in their "
+            "debtor's Redis hash, not indexed by request id; the debtor id is on the request, "
+            "on its review row (review tail), as the allowed message's key and on the dead "
+            "letter.")
+    settings = Settings.from_env(redis=redis_url, policy=policy)
+    text = asyncio.run(show_decision(settings, request_id, debtor_id))
+    if text is None:
+        click.echo(f"no decision on record for request {request_id!r} of debtor "
+                   f"{debtor_id!r}: never decided, decided for another debtor, expired, or "
+                   "invalid (invalid input is not recorded: see invalid tail)", err=True)
+        sys.exit(1)
+    click.echo(text)
 
 
 def _tail_options(command: Any) -> Any:

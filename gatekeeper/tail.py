@@ -20,7 +20,8 @@ from gatekeeper.timeutil import format_utc, from_epoch
 TIME = 24  # 2026-11-28T12:33:22.864Z
 REVIEW_HEADER = (f"{'time':<{TIME}} {'debtor':<16} {'channel':<7} {'rule':<34} "
                  f"{'message':<48} retry_at")
-INVALID_HEADER = f"{'time':<{TIME}} {'source':<30} {'field':<24} {'message':<50} raw"
+SOURCE = 34  # contact.requests[11]@123456789, or ~<end of a prefixed topic>[p]@offset
+INVALID_HEADER = f"{'time':<{TIME}} {'source':<{SOURCE}} {'field':<24} {'message':<50} raw"
 
 
 def review_row(value: bytes) -> str:
@@ -42,14 +43,16 @@ def invalid_row(value: bytes, timestamp_ms: int | None) -> str:
     body = orjson.loads(value)
     error: dict[str, Any] = body.get("error") or {}
     source: dict[str, Any] = body.get("source") or {}
-    where = (f"{source.get('topic', '?')}[{source.get('partition', '?')}]"
-             f"@{source.get('offset', '?')}")
+    place = f"[{source.get('partition', '?')}]@{source.get('offset', '?')}"
+    topic = str(source.get("topic", "?"))
+    room = SOURCE - len(place)
+    where = (topic if len(topic) <= room else "~" + topic[len(topic) - room + 1:]) + place
     raw = body.get("raw")
     shown = "-" if raw is None else repr(str(raw))[1:-1]
     if len(shown) > 60:
         shown = shown[:57] + "..."
     when = format_utc(from_epoch(timestamp_ms / 1000)) if timestamp_ms else ""
-    return (f"{when:<{TIME}} {where[:30]:<30} {str(error.get('field') or '-')[:24]:<24} "
+    return (f"{when:<{TIME}} {where:<{SOURCE}} {str(error.get('field') or '-')[:24]:<24} "
             f"{str(error.get('message', ''))[:50]:<50} {shown}")
 
 

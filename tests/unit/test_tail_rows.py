@@ -42,3 +42,13 @@ def test_a_dead_letter_without_raw_value_or_field_shows_dashes() -> None:
                           "raw": None, "source": {"topic": "t", "partition": 0, "offset": 1}})
     row = invalid_row(value, None)
     assert row.split()[:2] == ["t[0]@1", "-"] and row.endswith(" -")
+
+
+def test_a_long_topic_name_is_cut_at_its_start_keeping_partition_and_offset() -> None:
+    topic = "tenant-with-a-long-name.staging.contact.requests"
+    value = orjson.dumps({"error": {"message": "m", "field": "channel"}, "raw": "x",
+                          "source": {"topic": topic, "partition": 11, "offset": 123456789}})
+    row = invalid_row(value, None)
+    source = row[INVALID_HEADER.index("source"):INVALID_HEADER.index("field")].strip()
+    assert source.startswith("~") and source.endswith("contact.requests[11]@123456789")
+    assert row.index("channel") == INVALID_HEADER.index("field")
