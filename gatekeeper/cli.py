@@ -322,14 +322,16 @@ def check(broker: str | None, topic_prefix: str | None, policy: str | None,
 @main.command()
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="file with accepted keys, one a line (else GATEKEEPER_SIGNING_KEY)")
-@click.argument("message_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("message_file", type=click.Path(exists=True, dir_okay=False, allow_dash=True,
+                                                path_type=Path))
 @click.option("--request-id", required=True)
 @click.option("--decision-id", required=True)
 @click.option("--policy", "policy_version", required=True)
 @click.option("--signature", required=True)
 def verify(key_file: Path | None, message_file: Path, request_id: str, decision_id: str,
            policy_version: str, signature: str) -> None:
-    """Check a gk-signature over a message value (exit 0 valid, 1 not)."""
+    """Check a gk-signature over a message value (exit 0 valid, 1 not). MESSAGE_FILE holds
+    the value's exact bytes; - reads them from standard input."""
     from gatekeeper.signing import verify as check
 
     if key_file:
@@ -339,8 +341,9 @@ def verify(key_file: Path | None, message_file: Path, request_id: str, decision_
         keys = Settings.from_env().signing_keys
     if not keys:
         raise click.ClickException("no key: set GATEKEEPER_SIGNING_KEY or pass --key-file")
-    ok = check(keys, signature, request_id, decision_id, policy_version,
-               message_file.read_bytes())
+    value = (click.get_binary_stream("stdin").read() if str(message_file) == "-"
+             else message_file.read_bytes())
+    ok = check(keys, signature, request_id, decision_id, policy_version, value)
     click.echo("valid" if ok else "INVALID signature")
     sys.exit(0 if ok else 1)
 

@@ -79,3 +79,17 @@ def test_a_bad_redis_url_in_the_environment_names_the_variable() -> None:
     assert result.exit_code == 1
     assert "GATEKEEPER_REDIS: expected a Redis URL" in result.output
     assert "found 'localhost:6379'" in result.output
+
+
+def test_verify_reads_the_message_from_standard_input() -> None:
+    from gatekeeper.signing import sign
+
+    value = b'{"request_id": "r-1", "note": "exact bytes, no newline added"}'
+    signature = sign(b"k1", "r-1", "d-1", "default@x", value)
+    args = ["verify", "-", "--request-id", "r-1", "--decision-id", "d-1", "--policy",
+            "default@x", "--signature", signature]
+    runner = CliRunner(env={"GATEKEEPER_SIGNING_KEY": "k1"})
+    good = runner.invoke(main, args, input=value)
+    assert good.exit_code == 0 and "valid" in good.output
+    changed = runner.invoke(main, args, input=value + b"\n")
+    assert changed.exit_code == 1 and "INVALID signature" in changed.output
