@@ -46,11 +46,13 @@ def main() -> None:
 @click.option("--app-id", help="consumer group [GATEKEEPER_APP_ID]")
 @click.option("--metrics-port", type=int, help="Prometheus port, 0 for none "
                                                "[GATEKEEPER_METRICS_PORT]")
+@click.option("--bind", "metrics_host", help="address of the Prometheus endpoint, 0.0.0.0 for "
+                                             "every interface [GATEKEEPER_METRICS_HOST]")
 @click.option("--loglevel", default="info", show_default=True)
 @click.option("--demo", is_flag=True, help="allow running without a signing key")
 def worker(broker: str | None, redis_url: str | None, policy: str | None,
            topic_prefix: str | None, app_id: str | None, metrics_port: int | None,
-           loglevel: str, demo: bool) -> None:
+           metrics_host: str | None, loglevel: str, demo: bool) -> None:
     """Run the stream processor."""
     import faust
 
@@ -59,15 +61,28 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
 
     settings = Settings.from_env(broker=broker, redis=redis_url, policy=policy,
                                  topic_prefix=topic_prefix, app_id=app_id,
-                                 metrics_port=metrics_port)
+                                 metrics_port=metrics_port, metrics_host=metrics_host)
     try:
         app = create_app(settings, signing_required=not demo)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    from aiokafka.errors import KafkaError
+
     from gatekeeper.topics import ensure_topics
 
-    asyncio.run(ensure_topics(settings))
-    metrics.serve(settings.metrics_port)
+    try:
+        asyncio.run(ensure_topics(settings))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise click.ClickException(f"cannot reach Kafka at {settings.broker} to check the "
+                                   f"topics ({type(exc).__name__}: {exc}); check --broker / "
+                                   "GATEKEEPER_BROKER and that the broker is up") from exc
+    try:
+        metrics.serve(settings.metrics_port, settings.metrics_host)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+            f"{exc.strerror or exc} (GATEKEEPER_METRICS_HOST / --bind, "
+            "GATEKEEPER_METRICS_PORT / --metrics-port)") from exc
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

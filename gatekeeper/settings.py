@@ -34,6 +34,7 @@ class Settings:
     partitions: int = 4
     batch_within: float = 0.01
     metrics_port: int = 9108
+    metrics_host: str = "127.0.0.1"
     decision_ttl_days: int = 3
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
@@ -48,6 +49,7 @@ class Settings:
                  "partitions": "GATEKEEPER_PARTITIONS",
                  "batch_within": "GATEKEEPER_BATCH_WITHIN",
                  "metrics_port": "GATEKEEPER_METRICS_PORT",
+                 "metrics_host": "GATEKEEPER_METRICS_HOST",
                  "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
