@@ -322,14 +322,21 @@ def check(broker: str | None, topic_prefix: str | None, policy: str | None,
           as_json: bool) -> None:
     """Check the invariants over the request topic and the three outputs (exit 1 if broken)."""
     import orjson
+    from aiokafka.errors import KafkaError
 
     from gatekeeper.invariants import check_topics, describe_counts
     from gatekeeper.policy import load_policy
     from gatekeeper.topics import bootstrap
 
     settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix, policy=policy)
-    report = asyncio.run(check_topics(bootstrap(settings.broker), settings.topics,
-                                      load_policy(settings.policy)))
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())  # said once, below
+    try:
+        report = asyncio.run(check_topics(bootstrap(settings.broker), settings.topics,
+                                          load_policy(settings.policy)))
+    except (KafkaError, OSError) as exc:
+        raise click.ClickException(f"cannot read the topics from Kafka at {settings.broker} "
+                                   f"({type(exc).__name__}); check --broker / "
+                                   "GATEKEEPER_BROKER and that the broker is up") from exc
     click.echo(orjson.dumps(describe_counts(report)).decode() if as_json else report.summary())
     sys.exit(0 if report.ok else 1)
 

@@ -48,3 +48,11 @@ def test_a_broker_that_does_not_answer_gives_up_in_time(silent_broker: int) -> N
     assert f"cannot reach Kafka at 127.0.0.1:{silent_broker}: no answer within 2 s" \
         in result.output
     assert elapsed < 10
+
+
+def test_check_against_no_broker_is_a_message() -> None:
+    port = _free_port()
+    result = CliRunner().invoke(main, ["check", "--broker", f"kafka://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert f"cannot read the topics from Kafka at kafka://127.0.0.1:{port}" in result.output
+    assert "Traceback" not in result.output
