@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from gatekeeper.cli_options import output_file_option, redis_option
+from gatekeeper.cli_options import output_file_option, redis_option, tail_options
 from gatekeeper.errors import GatekeeperError, PolicyError
 from gatekeeper.settings import Settings
 
@@ -247,21 +247,6 @@ def decision_show(request_id: str, debtor_id: str | None, redis_url: str | None,
     click.echo(text)
 
 
-def _tail_options(command: Any) -> Any:
-    """The options shared by ``review tail`` and ``invalid tail``."""
-    for option in reversed([
-        click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]"),
-        click.option("--topic-prefix", help="[GATEKEEPER_TOPIC_PREFIX]"),
-        click.option("--from-beginning", is_flag=True, help="start at the oldest message"),
-        click.option("--limit", type=click.IntRange(min=0), default=0,
-                     help="stop after this many rows (0: follow)"),
-        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
-                     show_default=True, help="seconds to wait for the broker to answer"),
-    ]):
-        command = option(command)
-    return command
-
-
 def _tail(topic: str, broker: str | None, topic_prefix: str | None, from_beginning: bool,
           limit: int, timeout: float) -> None:
     from gatekeeper.tail import INVALID_HEADER, REVIEW_HEADER, invalid_row, review_row, tail
@@ -292,7 +277,7 @@ def review() -> None:
 
 
 @review.command("tail")
-@_tail_options
+@tail_options
 def review_tail(broker: str | None, topic_prefix: str | None, from_beginning: bool,
                 limit: int, timeout: float) -> None:
     """Follow contact.review as a table: time, debtor, channel, rule, message, retry_at."""
@@ -305,7 +290,7 @@ def invalid() -> None:
 
 
 @invalid.command("tail")
-@_tail_options
+@tail_options
 def invalid_tail(broker: str | None, topic_prefix: str | None, from_beginning: bool,
                  limit: int, timeout: float) -> None:
     """Follow contact.invalid as a table: time, source (topic[partition]@offset), field,

@@ -1,9 +1,11 @@
-"""Checks of command-line values, run by click before a command starts: a mistake is a
-usage error naming the flag, never a traceback from the middle of a run."""
+"""Options shared by several commands, and checks of command-line values run by click
+before a command starts: a mistake is a usage error naming the flag, never a traceback
+from the middle of a run."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,3 +31,18 @@ def output_file_option(ctx: click.Context, param: click.Parameter, value: Path |
     if not folder.is_dir():
         raise click.BadParameter(f"folder {str(folder)!r} does not exist")
     return value
+
+
+def tail_options(command: Any) -> Any:
+    """The options shared by ``review tail`` and ``invalid tail``."""
+    for option in reversed([
+        click.option("--broker", help="Kafka bootstrap [GATEKEEPER_BROKER]"),
+        click.option("--topic-prefix", help="[GATEKEEPER_TOPIC_PREFIX]"),
+        click.option("--from-beginning", is_flag=True, help="start at the oldest message"),
+        click.option("--limit", type=click.IntRange(min=0), default=0,
+                     help="stop after this many rows (0: follow)"),
+        click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0,
+                     show_default=True, help="seconds to wait for the broker to answer"),
+    ]):
+        command = option(command)
+    return command
