@@ -30,11 +30,12 @@ def review_row(value: bytes) -> str:
     decision: dict[str, Any] = body.get("decision", {})
     reasons = decision.get("reasons") or [{}]
     first = reasons[0]
-    more = f" (+{len(reasons) - 1})" if len(reasons) > 1 else ""
+    more = f" (+{len(reasons) - 1})" if len(reasons) > 1 else ""  # more reasons than shown
+    message = str(first.get("message", ""))[:48 - len(more)] + more
     return (f"{decision.get('evaluated_at', ''):<{TIME}} "
             f"{str(request.get('debtor_id', ''))[:16]:<16} "
             f"{str(request.get('channel', '')):<7} {str(first.get('rule', ''))[:34]:<34} "
-            f"{str(first.get('message', ''))[:48]:<48}{more} {decision.get('retry_at') or '-'}")
+            f"{message:<48} {decision.get('retry_at') or '-'}")
 
 
 def invalid_row(value: bytes, timestamp_ms: int | None) -> str:

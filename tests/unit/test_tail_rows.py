@@ -23,6 +23,18 @@ def test_review_columns_line_up_with_millisecond_times() -> None:
     assert row.startswith("2026-11-28T12:33:22.864Z ")
 
 
+def test_further_reasons_are_counted_inside_the_message_column() -> None:
+    reason = {"rule": "default/quiet-hours", "message": "outside the allowed hours in "
+              "Asia/Kolkata, Asia/Shanghai, Australia/Sydney"}
+    value = orjson.dumps({"request": {"debtor_id": "D1", "channel": "sms"},
+                          "decision": {"evaluated_at": "2026-11-28T16:59:56.443Z",
+                                       "retry_at": "2026-11-29T02:30:00Z",
+                                       "reasons": [reason, reason]}})
+    row = review_row(value)
+    assert row.index("2026-11-29T02:30:00Z") == REVIEW_HEADER.index("retry_at")
+    assert "(+1) 2026-11-29T02:30:00Z" in row
+
+
 def test_a_dead_letter_row_names_source_field_message_and_raw() -> None:
     value = orjson.dumps({
         "error": {"type": "invalid_input", "message": "channel must be one of [...]",
