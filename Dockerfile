@@ -10,16 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Every runtime dependency has a manylinux wheel for cp311 (faust-streaming included), so no
 # compiler is needed. README.md is listed as the project's readme in pyproject.toml.
-COPY pyproject.toml README.md ./
+# setup.py copies schemas/ and policies/ into the wheel (gatekeeper/_data/), where
+# gatekeeper/paths.py finds them; tests/cli/test_packaging.py builds from this same list.
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY gatekeeper ./gatekeeper
+COPY schemas ./schemas
+COPY policies ./policies
 RUN pip install . && rm -rf /src
-
-# schemas/ and policies/ live at the project root, not in the package (gatekeeper/paths.py
-# looks next to the package unless told otherwise).
-COPY schemas /opt/gatekeeper/schemas
-COPY policies /opt/gatekeeper/policies
-ENV GATEKEEPER_SCHEMAS=/opt/gatekeeper/schemas \
-    GATEKEEPER_POLICIES=/opt/gatekeeper/policies
 
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gatekeeper gatekeeper
 USER gatekeeper

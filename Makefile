@@ -14,7 +14,7 @@ test: $(STAMP) stack
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/scenarios tests/differential
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit tests/scenarios tests/differential tests/cli
 
 venv: $(STAMP)
 

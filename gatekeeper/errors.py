@@ -3,9 +3,11 @@
     GatekeeperError                 root: catch this to catch everything of ours
     ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
     ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
-    └── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
-        └── StoreLost               Redis lost data (a flush, a restart, a failover, a rollback),
-                                    or is being rebuilt: hold, rebuild from Kafka, then retry
+    ├── ConfigError                 a setting (environment variable or flag) that cannot be used
+    ├── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
+    │   └── StoreLost               Redis lost data (a flush, a restart, a failover, a rollback),
+    │                               or is being rebuilt: hold, rebuild from Kafka, then retry
+    └── BrokerUnavailable           Kafka cannot be reached (operator commands); retriable
 
 Control flow is not signalled with these: a blocked request is a Decision, not an error.
 """
@@ -60,6 +62,17 @@ class PolicyError(GatekeeperError):
         self.message = message
 
 
+class ConfigError(GatekeeperError):
+    """A setting that cannot be used: names the variable or flag, what was expected and
+    what was found."""
+
+    def __init__(self, name: str, expected: str, found: Any):
+        super().__init__(f"{name}: expected {expected}, found {found!r}")
+        self.name = name
+        self.expected = expected
+        self.found = found
+
+
 class StoreUnavailable(GatekeeperError):
     """Redis is unreachable, paused or answered with an error: processing must pause."""
 
@@ -70,3 +83,9 @@ class StoreLost(StoreUnavailable):
     """The store's working copy cannot be trusted: its memory marker is gone (a flush, an
     empty restart), a node's run id changed (a restart, a failover, an old snapshot), or a
     rebuild is under way. Nothing was decided from it; the caller holds until it is rebuilt."""
+
+
+class BrokerUnavailable(GatekeeperError):
+    """Kafka cannot be reached or does not answer in time."""
+
+    retriable = True

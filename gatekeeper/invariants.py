@@ -173,9 +173,9 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    await asyncio.sleep(0)
     try:
+        await consumer.start()
+        await asyncio.sleep(0)
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()

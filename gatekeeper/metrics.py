@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 DECISIONS = Counter("gatekeeper_decisions_total", "Decisions by result, rule and channel",
@@ -19,6 +21,11 @@ REBUILDS = Counter("gatekeeper_store_rebuilds_total", "Rebuilds of Redis from th
 KAFKA_ERRORS = Counter("gatekeeper_kafka_errors_total", "Produce failures (processing paused)")
 
 
-def serve(port: int) -> None:
-    if port > 0:
-        start_http_server(port, addr="127.0.0.1")
+def serve(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
+    """The Prometheus endpoint on ``host:port`` (port 0: none), served by a daemon thread.
+    Loopback by default; a container publishing the port needs 0.0.0.0
+    (GATEKEEPER_METRICS_HOST / --bind)."""
+    if port <= 0:
+        return None
+    server, _ = start_http_server(port, addr=host)
+    return server

@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from gatekeeper.errors import ConfigError
+from gatekeeper.redis_url import check_redis_url
+
 TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes", "decisions")
 TOPIC_DEFAULTS = {
     "requests": "contact.requests",
@@ -33,6 +36,7 @@ class Settings:
     partitions: int = 4
     batch_within: float = 0.01
     metrics_port: int = 9108
+    metrics_host: str = "127.0.0.1"
     decision_ttl_days: int = 3
     record_retention_days: int = 1200  # contact.decisions and contact.outcomes (Reg F: 3 years)
     clock_skew_seconds: int = 300
@@ -50,6 +54,7 @@ class Settings:
                  "partitions": "GATEKEEPER_PARTITIONS",
                  "batch_within": "GATEKEEPER_BATCH_WITHIN",
                  "metrics_port": "GATEKEEPER_METRICS_PORT",
+                 "metrics_host": "GATEKEEPER_METRICS_HOST",
                  "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS",
                  "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS",
                  "clock_skew_seconds": "GATEKEEPER_CLOCK_SKEW_SECONDS",
@@ -57,10 +62,9 @@ class Settings:
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
-                raw = env[var]
-                kind = kinds[attr]
-                values[attr] = int(raw) if kind == "int" else float(raw) if kind == "float" \
-                    else raw
+                values[attr] = _typed(var, str(kinds[attr]), env[var])
+        if "redis" in values:
+            check_redis_url(values["redis"], "GATEKEEPER_REDIS")
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",
@@ -81,3 +85,16 @@ class Settings:
         if not self.signing_key:
             return []
         return [k.strip().encode() for k in self.signing_key.split(",") if k.strip()]
+
+
+def _typed(variable: str, kind: str, raw: str) -> Any:
+    """An environment value as its setting's type; a bad one names the variable."""
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        expected = "a whole number" if kind == "int" else "a number"
+        raise ConfigError(variable, expected, raw) from None
+    return raw

@@ -1,18 +1,21 @@
 """Offline replay: history (requests, events, outcomes) through the same planning, Lua
 and verdicts as the worker, with the clock set to each line's own timestamp.
 
-Each input line is ``{"kind": "request"|"event"|"outcome", "data": {...}}``. One Decision
-is written per request line, in input order; a malformed request line gets a Decision
-``invalid`` naming the problem; a malformed event or outcome line stops the run, since the
-history would be wrong after it. Each line's time is checked against the clock as the
-worker checks it (``timebounds``); since each line is its own clock, only the fixed bounds
-(nothing before 1970) can fail here.
+The input is JSON lines (``gatekeeper.history``). One Decision is written per request
+line, in input order. The whole file is checked before anything runs: a bad line (not
+JSON, an unknown kind, data that breaks the contract) stops the run with every bad line
+named, since the history would be wrong after it. With ``skip_invalid`` the bad lines are
+reported and the run goes on without them, except that a request whose data breaks the
+contract gets a Decision ``invalid`` (what the worker does with it: the dead-letter
+topic). A request id reused with other content is ``invalid`` in either mode.
+Each line's time is checked against the clock as the worker checks it (``timebounds``,
+in ``history``).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
@@ -24,32 +27,14 @@ from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
+from gatekeeper.history import BadLine, Entry, read_history
 from gatekeeper.memory import initialize_empty
+from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.policy import load_policy
 from gatekeeper.redis_server import PrivateRedis
-from gatekeeper.timebounds import DEFAULT_BOUNDS, admit_event, admit_outcome, check_request
-from gatekeeper.validate import event_from_dict, outcome_from_dict, request_from_dict
 
 SIMULATION_KEY = b"gatekeeper-simulation"
-
-
-def read_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | InvalidInput]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip() or line.lstrip().startswith(b"#"):
-                continue
-            try:
-                item = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield number, InvalidInput(f"line {number}: not JSON: {exc}")
-                continue
-            if (not isinstance(item, dict) or item.get("kind") not in
-                    ("request", "event", "outcome") or not isinstance(item.get("data"), dict)):
-                yield number, InvalidInput(
-                    f"line {number}: expected {{\"kind\": request|event|outcome, "
-                    "\"data\": {...}}", found=str(item)[:80])
-                continue
-            yield number, item
+SHOWN_BAD_LINES = 20
 
 
 def invalid_decision(data: Any, error: InvalidInput) -> dict[str, Any]:
@@ -91,51 +76,61 @@ async def _claim(store: Store) -> None:
     await initialize_empty(store, SIMULATION_KEY, purpose="simulation")
 
 
-async def simulate(lines: Iterator[tuple[int, dict[str, Any] | InvalidInput]],
-                   policies: list[str], store: Store, out: IO[bytes]) -> int:
+async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store: Store,
+                   out: IO[bytes]) -> int:
+    """Run the lines in order; a bad request line gets an ``invalid`` Decision, any other
+    bad line is left out. Returns the number of decisions written."""
     gate = Gate(load_policy(policies), store, Hasher(SIMULATION_KEY))
     count = 0
-    for number, item in lines:
-        if isinstance(item, InvalidInput):
-            out.write(orjson.dumps(invalid_decision(None, item)) + b"\n")
-            count += 1
+    for line in lines:
+        if isinstance(line, BadLine):
+            if line.kind == "request":
+                out.write(orjson.dumps(invalid_decision(line.data, line.error())) + b"\n")
+                count += 1
             continue
-        kind, data = item["kind"], item["data"]
-        try:
-            if kind == "request":
-                request = request_from_dict(data)
-                check_request(request, request.requested_at, DEFAULT_BOUNDS)
-                (decision,) = await gate.decide([request], request.requested_at)
-                if isinstance(decision, InvalidInput):
-                    raise decision
-                decision = dict(decision)
-            elif kind == "event":
-                event = event_from_dict(data)
-                await gate.apply_events([admit_event(event, event.occurred_at, DEFAULT_BOUNDS)])
-                continue
-            else:
-                outcome = outcome_from_dict(data)
-                outcome = admit_outcome(outcome, outcome.occurred_at, DEFAULT_BOUNDS)
-                await gate.apply_outcomes([outcome], outcome.occurred_at)
-                continue
-        except InvalidInput as error:
-            if kind != "request":
-                raise InvalidInput(f"line {number}: {kind}: {error.message}",
-                                   field=error.field, expected=error.expected,
-                                   found=error.found) from None
-            decision = invalid_decision(data, error)
-        out.write(orjson.dumps(decision) + b"\n")
-        count += 1
+        record = line.record
+        if isinstance(record, ContactRequest):
+            (decision,) = await gate.decide([record], record.requested_at)
+            if isinstance(decision, InvalidInput):
+                decision = invalid_decision(record.raw, decision)
+            out.write(orjson.dumps(decision) + b"\n")
+            count += 1
+        elif isinstance(record, DebtorEvent):
+            await gate.apply_events([record])
+        elif isinstance(record, ContactOutcome):
+            await gate.apply_outcomes([record], record.occurred_at)
     return count
 
 
+def bad_lines(input_file: Path) -> list[BadLine]:
+    return [line for line in read_history(input_file) if isinstance(line, BadLine)]
+
+
+def refuse(input_file: Path, bad: list[BadLine]) -> InvalidInput:
+    shown = [f"  {line.describe(input_file)}" for line in bad[:SHOWN_BAD_LINES]]
+    if len(bad) > SHOWN_BAD_LINES:
+        shown.append(f"  ... and {len(bad) - SHOWN_BAD_LINES} more")
+    return InvalidInput(f"{input_file}: {len(bad)} bad line{'s' if len(bad) > 1 else ''}, "
+                        "nothing was simulated (--skip-invalid reports them and goes on "
+                        "without them):\n" + "\n".join(shown))
+
+
 async def run_simulation(input_file: Path, policies: list[str], redis_url: str | None,
-                         out_file: Path | None) -> int:
+                         out_file: Path | None, *, skip_invalid: bool = False,
+                         report: Callable[[str], None] = print) -> int:
+    """Check the whole file, then replay it; returns the number of decisions written."""
+    load_policy(policies)  # a bad pack fails before anything starts
+    bad = bad_lines(input_file)
+    if bad and not skip_invalid:
+        raise refuse(input_file, bad)
+    for line in bad:
+        report(line.describe(input_file) + (" (decision: invalid)" if line.kind == "request"
+                                            else " (left out)"))
     async with _store(redis_url) as store:
         if out_file is None:
-            count = await simulate(read_lines(input_file), policies, store, sys.stdout.buffer)
+            count = await simulate(read_history(input_file), policies, store,
+                                   sys.stdout.buffer)
             sys.stdout.flush()
             return count
         with out_file.open("wb") as out:
-            return await simulate(read_lines(input_file), policies, store, out)
-
+            return await simulate(read_history(input_file), policies, store, out)

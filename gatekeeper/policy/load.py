@@ -189,6 +189,8 @@ def load_pack(spec: str) -> Pack:
             _size(Ctx(str(path)), max(path.stat().st_size, len(data)))
         text = data.decode("utf-8")
     except FileNotFoundError:
+        if path != POLICIES / f"{spec}.yaml":  # a file was named, not a pack
+            raise PolicyError(str(path), "", "no such file") from None
         known = ", ".join(sorted(p.stem for p in POLICIES.glob("*.yaml")))
         raise PolicyError(str(path), "", f"no such policy pack (known packs: {known})") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import signal
 import time
 from collections import Counter, defaultdict
@@ -273,9 +274,11 @@ async def test_operators_see_metrics_review_rows_and_debtor_counters(
     worker = WorkerProcess(tmp_path / "worker-ops.log", env).start()
     try:
         await produce(bootstrap, topic_prefix + "contact.requests",
-                      [(b"debtor-5", orjson.dumps(request(i, 5))) for i in range(4)])
-        found = await read_outputs(bootstrap, topic_prefix, 4, timeout=60)
+                      [(b"debtor-5", orjson.dumps(request(i, 5))) for i in range(4)]
+                      + [(b"debtor-5", b"{broken")])
+        found = await read_outputs(bootstrap, topic_prefix, 5, timeout=60)
         assert len(found["contact.allowed"]) == 3 and len(found["contact.review"]) == 1
+        assert len(found["contact.invalid"]) == 1
 
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
         metrics = body.decode()
@@ -291,9 +294,15 @@ async def test_operators_see_metrics_review_rows_and_debtor_counters(
 
         table = cli("review", "tail", "--from-beginning", "--limit", "1")
         assert "caps/calls-per-day" in table and "debtor-5" in table and "retry_at" in table
+        dead = cli("invalid", "tail", "--from-beginning", "--limit", "1")
+        assert re.search(r"contact\.requests\[\d\]@\d+\s+-\s+not valid JSON", dead), dead
         shown = cli("debtor", "show", "debtor-5")
-        assert "debtor debtor-5" in shown and "= 3" in shown
+        assert "debtor debtor-5" in shown
+        assert re.search(r"caps/calls-per-day\s+per debtor\s+\d{4}-\d\d-\d\d\s+3$", shown,
+                         re.MULTILINE), shown
         assert "decisions on record (for replays and outcomes): 4" in shown
         assert "5550005" not in shown  # the number appears only hashed
+        record = cli("decision", "show", "req-0", "--debtor", "debtor-5")
+        assert re.search(r"decision\s+allowed$", record, re.MULTILINE), record
     finally:
         worker.stop()

@@ -1,0 +1,42 @@
+"""Settings from the environment: a bad number names the variable, the type and the value."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+from click.testing import CliRunner
+
+from gatekeeper.cli import main
+from gatekeeper.errors import ConfigError
+from gatekeeper.settings import Settings
+
+NUMERIC = [f.name for f in fields(Settings) if f.type in ("int", "float")]
+
+
+def test_there_are_numeric_settings_to_check() -> None:
+    assert {"metrics_port", "batch_size", "batch_within"} <= set(NUMERIC)
+
+
+@pytest.mark.parametrize("name", NUMERIC)
+def test_a_bad_number_names_the_variable_the_type_and_the_value(name: str) -> None:
+    variable = f"GATEKEEPER_{name.upper()}"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: "abc"})
+    kind = "a whole number" if dict((f.name, f.type) for f in fields(Settings))[name] == "int" \
+        else "a number"
+    assert str(caught.value) == f"{variable}: expected {kind}, found 'abc'"
+
+
+def test_good_numbers_are_converted() -> None:
+    settings = Settings.from_env({"GATEKEEPER_METRICS_PORT": "9200",
+                                  "GATEKEEPER_BATCH_WITHIN": "0.5"})
+    assert settings.metrics_port == 9200 and settings.batch_within == 0.5
+
+
+def test_the_command_line_prints_the_message_not_a_traceback() -> None:
+    result = CliRunner(env={"GATEKEEPER_METRICS_PORT": "abc"}).invoke(
+        main, ["debtor", "show", "d-1"])
+    assert result.exit_code == 1
+    assert "GATEKEEPER_METRICS_PORT: expected a whole number, found 'abc'" in result.output
+    assert "Traceback" not in result.output
