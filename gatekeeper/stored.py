@@ -6,9 +6,8 @@ joins one part per ``per`` entry of the rule, in sorted order, and its personal 
 destination, creditor, collector) are keyed hashes that cannot be reversed, so they are
 named, not shown; the period is a local day number, ``w<week>`` or ``m<month>``.
 
-Decision records are ``r<generation>:<request tag>`` -> eight space-separated words, as
-``counters/lua/decide.lua`` documents them (status, time, content hash, counts, last contact,
-blocking rule codes, releasable fields, outcome).
+Decision records are read by ``counters/wire.py`` (``find_stored``), the one place that
+knows their words.
 """
 
 from __future__ import annotations
@@ -19,13 +18,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from gatekeeper.counters.keys import rule_code
+from gatekeeper.counters.wire import Stored, find_stored
 from gatekeeper.policy.model import Pack, Rule
 from gatekeeper.timeutil import format_utc, from_epoch
 
 EPOCH = date(1970, 1, 1)
 DESTINATION_KINDS = {"mob": "mobile", "res": "residence", "wor": "work", "oth": "other"}
-RECORD_WORDS = ("status", "time", "content", "counts", "last", "rules", "releasable",
-                "outcome")
 
 
 def rule_index(packs: Iterable[Pack]) -> dict[str, Rule]:
@@ -106,49 +104,32 @@ def _period(period: str, rule: Rule | None) -> str:
     return f"{day} (in {rolling}-day windows)" if rolling else day
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    generation: int
-    words: dict[str, str]
-
-
-def find_record(fields: Mapping[str, str], tag: str) -> Record | None:
-    """The newest decision record of a request tag among a debtor's hash fields."""
-    found = []
-    for name, value in fields.items():
-        head, _, rest = name.partition(":")
-        if rest == tag and head.startswith("r") and head[1:].isdigit():
-            found.append(Record(int(head[1:]), dict(zip(RECORD_WORDS, value.split(" "),
-                                                         strict=False))))
-    return max(found, key=lambda r: r.generation, default=None)
-
-
-def describe_record(record: Record, rules: Mapping[str, Rule]) -> list[tuple[str, str]]:
-    """The record as (label, text) lines."""
-    words = record.words
-    status = {"a": "allowed", "b": "blocked"}.get(words.get("status", ""), "?")
-    lines = [("decision", status)]
-    if words.get("time"):
-        lines.append(("evaluated at", format_utc(from_epoch(float(words["time"])))))
-    codes = [c for c in words.get("rules", "-").split(",") if c not in ("", "-")]
-    if codes:
+def describe_record(stored: Stored, rules: Mapping[str, Rule]) -> list[tuple[str, str]]:
+    """A decision record (``counters/wire.py`` reads it) as (label, text) lines."""
+    record = stored.record
+    lines = [("decision", record.decision)]
+    lines.append(("evaluated at", format_utc(record.when)))
+    if record.rules:
         lines.append(("blocked by", ", ".join(
-            rules[c].name if c in rules else f"unknown rule {c}" for c in codes)))
-    elif status == "blocked":
+            rules[c].name if c in rules else f"unknown rule {c}" for c in record.rules)))
+    elif record.decision == "blocked":
         lines.append(("blocked by", "a limit or spacing rule (the record keeps the counts, "
                                     "not the rule: see the review topic)"))
-    counts = words.get("counts", "-")
-    lines.append(("counts seen", "none" if counts == "-" else counts.replace(",", ", ")))
-    last = words.get("last", "-")
-    lines.append(("last contact before", "none" if last in ("-", "") else
-                  format_utc(from_epoch(float(last)))))
-    releasable = [f for f in words.get("releasable", "-").split(",") if f not in ("", "-")]
-    for field in releasable:
+    counts = record.counts
+    lines.append(("counts seen", ", ".join(str(c) for c in counts) if counts else "none"))
+    last = record.last_contact
+    lines.append(("last contact before", "none" if last is None else
+                  format_utc(from_epoch(last))))
+    for field in stored.releasable:
         counter = describe_counter(field, 0, rules)
         lines.append(("reserved", f"{counter.rule}, {counter.scope}, {counter.period} "
                                   "(released by an outcome the rule does not count)"))
-    outcome = words.get("outcome", "-")
-    if status == "allowed":
-        lines.append(("outcome", "none reported yet" if outcome == "-" else outcome))
-    lines.append(("content hash", words.get("content", "?")))
+    if record.decision == "allowed":
+        lines.append(("outcome", stored.outcome or "none reported yet"))
+    lines.append(("content hash", record.content_hash))
     return lines
+
+
+def find_record(fields: Mapping[str, str], tag: str) -> Stored | None:
+    """The newest decision record of a request tag among a debtor's hash fields."""
+    return find_stored(fields, tag)

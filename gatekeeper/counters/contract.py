@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from gatekeeper.counters.store import Call
+from gatekeeper.counters.wire import Call
 
 
 class StoreContract(Protocol):

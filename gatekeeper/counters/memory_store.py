@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
-from gatekeeper.counters.store import LOST, Call
+from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
 
 RECORD_FIELD = re.compile(r"^r(\d+):")

@@ -16,7 +16,6 @@ Either case raises ``StoreLost``; nothing decided from the lost copy leaves the 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -26,6 +25,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
+from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
 
 SCRIPTS = ("decide", "apply_state", "settle", "restore")
@@ -41,20 +41,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-LOST = ["lost"]
 
 
 def _script_source(name: str) -> str:
     return resources.files("gatekeeper.counters").joinpath(f"lua/{name}.lua").read_text()
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One script call: which script, its keys and its arguments."""
-
-    script: str
-    keys: Sequence[str]
-    args: Sequence[Any]
 
 
 class Store:

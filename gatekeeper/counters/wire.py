@@ -20,17 +20,26 @@ rebuild puts them back, with the release words made again from the plan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gatekeeper.counters.keys import counters_key, request_tag, rule_code, state_key
-from gatekeeper.counters.store import Call
 from gatekeeper.plan import Plan
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LOST = ["lost"]  # what every writing script answers when its memory marker is gone
 ZONE_SKEW_DAYS = 2  # local dates of one instant differ by up to two days across zones
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One script call: which script, its keys and its arguments."""
+
+    script: str
+    keys: Sequence[str]
+    args: Sequence[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +79,32 @@ class Record:
         counts = ",".join(str(c) for c in self.counts) if self.counts is not None else "-"
         return " ".join((self.status, self.time, self.content_hash, counts or "-",
                          self.last or "-", ",".join(self.rules) or "-"))
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A decision record as the debtor's hash keeps it: its generation, the travelling
+    words, and the two that stay in Redis."""
+
+    generation: int
+    record: Record
+    releasable: tuple[str, ...]  # counted fields an outcome may release
+    outcome: str | None  # the outcome that settled it, once reported
+
+
+def find_stored(fields: Mapping[str, str], tag: str) -> Stored | None:
+    """The newest decision record of a request tag among a debtor's hash fields."""
+    found = []
+    for name, value in fields.items():
+        head, _, rest = name.partition(":")
+        if rest == tag and head.startswith("r") and head[1:].isdigit():
+            words = value.split(" ")
+            if len(words) < 8:
+                continue
+            found.append(Stored(int(head[1:]), Record.parse(value),
+                                tuple(words[6].split(",")) if words[6] != "-" else (),
+                                words[7] if words[7] != "-" else None))
+    return max(found, key=lambda s: s.generation, default=None)
 
 
 def record_of(text: str) -> str:

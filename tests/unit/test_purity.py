@@ -11,6 +11,7 @@ PURE = ["gatekeeper.model", "gatekeeper.validate", "gatekeeper.policy", "gatekee
         "gatekeeper.policy.kinds", "gatekeeper.policy.describe", "gatekeeper.localtime",
         "gatekeeper.plan", "gatekeeper.verdict", "gatekeeper.state", "gatekeeper.counters.keys",
         "gatekeeper.stream.routing", "gatekeeper.signing", "gatekeeper.timebounds",
+        "gatekeeper.counters.wire", "gatekeeper.counters.memory_store", "gatekeeper.stored",
         "gatekeeper.timeutil"]
 PACKAGE = Path(__file__).resolve().parents[2] / "gatekeeper"
 
