@@ -2,6 +2,7 @@
 
     GatekeeperError                 root: catch this to catch everything of ours
     ├── InvalidInput                a message that breaks the contract (goes to contact.invalid)
+    │   └── UndecodableInput        not even JSON (or too large): nothing of it could be read
     ├── PolicyError                 a policy pack that cannot be loaded (file, path, message)
     ├── ConfigError                 a setting (environment variable or flag) that cannot be used
     ├── StoreUnavailable            Redis cannot be reached or answered with an error; retriable
@@ -50,6 +51,10 @@ class InvalidInput(GatekeeperError):
             "expected": self.expected,
             "found": found,
         }
+
+
+class UndecodableInput(InvalidInput):
+    """A message that is not a JSON object at all (bad bytes, bad JSON, too large)."""
 
 
 class PolicyError(GatekeeperError):

@@ -34,6 +34,7 @@ from gatekeeper.model import (
     ContactRequest,
     DebtorEvent,
     DebtorState,
+    Decision,
     Reason,
 )
 from gatekeeper.plan import Plan, make_plan
@@ -47,7 +48,7 @@ STATE_CACHE = 200_000
 EMPTY = DebtorState()
 RESTORE_GRACE = 3600  # a restored record too old to keep lives this long: outcomes replayed
                       # during the rebuild settle it
-Decided = tuple[dict[str, Any] | InvalidInput, str | None]
+Decided = tuple[Decision | InvalidInput, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class Gate:
             self._states.popitem(last=False)
 
     async def decide(self, requests: Sequence[ContactRequest], now: datetime
-                     ) -> list[dict[str, Any] | InvalidInput]:
+                     ) -> list[Decision | InvalidInput]:
         """Decide every request, in order. Idempotent by request id: a request seen before
         gets its recorded decision; an id reused with other content is invalid input."""
         return [decision for decision, _ in await self.decide_recorded(requests, now)]
@@ -122,7 +123,7 @@ class Gate:
         return [d for d in out if d is not None]
 
     def _replay(self, request: ContactRequest, record: wire.Record, wanted_hash: str
-                ) -> dict[str, Any] | InvalidInput:
+                ) -> Decision | InvalidInput:
         """Rebuild a recorded decision: the plan at the recorded time, with the recorded
         counts, last contact and blocking rules, gives the same verdict again."""
         if record.content_hash != wanted_hash:

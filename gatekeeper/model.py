@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Channel = Literal["call", "sms", "email", "letter", "visit"]
 CHANNELS: tuple[str, ...] = ("call", "sms", "email", "letter", "visit")
@@ -123,7 +123,7 @@ class Reason:
     retry_at: str | None = None
     citation: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> ReasonDict:
         return {
             "rule": self.rule,
             "kind": self.kind,
@@ -133,3 +133,30 @@ class Reason:
             "retry_at": self.retry_at,
             "citation": self.citation,
         }
+
+
+class ReasonDict(TypedDict):
+    """A reason as it is written in a Decision (schemas/decision.schema.json)."""
+
+    rule: str
+    kind: str
+    message: str
+    limit: int | None
+    observed: int | None
+    retry_at: str | None
+    citation: str | None
+
+
+class Decision(TypedDict):
+    """A Decision as the contract writes it (schemas/decision.schema.json): what every path
+    (stream, HTTP, deferral, release) returns and records."""
+
+    decision_id: str
+    request_id: str
+    debtor_id: str
+    decision: str  # allowed | blocked
+    reasons: list[ReasonDict]
+    retry_at: str | None
+    policy: str
+    evaluated_at: str
+    shadow: list[ReasonDict]

@@ -5,21 +5,32 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, replace
+from enum import Enum
 from typing import Any
 
 from gatekeeper.errors import ConfigError
 from gatekeeper.redis_url import check_redis_url
 
-TOPICS = ("requests", "allowed", "review", "invalid", "events", "outcomes", "decisions")
-TOPIC_DEFAULTS = {
-    "requests": "contact.requests",
-    "allowed": "contact.allowed",
-    "review": "contact.review",
-    "invalid": "contact.invalid",
-    "events": "debtor.events",
-    "outcomes": "contact.outcomes",
-    "decisions": "contact.decisions",
-}
+
+class Topic(Enum):
+    """Every topic of the contract, with its default name; a new topic is one line. The
+    code names a topic by its kind (``Topic.REQUESTS.kind == "requests"``)."""
+
+    REQUESTS = "contact.requests"
+    ALLOWED = "contact.allowed"
+    REVIEW = "contact.review"
+    INVALID = "contact.invalid"
+    EVENTS = "debtor.events"
+    OUTCOMES = "contact.outcomes"
+    DECISIONS = "contact.decisions"
+
+    @property
+    def kind(self) -> str:
+        return self.name.lower()
+
+
+TOPICS = tuple(topic.kind for topic in Topic)
+TOPIC_DEFAULTS = {topic.kind: topic.value for topic in Topic}
 DEVELOPMENT_HASH_KEY = "gatekeeper-development-hash-key"
 
 

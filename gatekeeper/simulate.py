@@ -91,9 +91,9 @@ async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store:
         record = line.record
         if isinstance(record, ContactRequest):
             (decision,) = await gate.decide([record], record.requested_at)
-            if isinstance(decision, InvalidInput):
-                decision = invalid_decision(record.raw, decision)
-            out.write(orjson.dumps(decision) + b"\n")
+            written = invalid_decision(record.raw, decision) \
+                if isinstance(decision, InvalidInput) else decision
+            out.write(orjson.dumps(written) + b"\n")
             count += 1
         elif isinstance(record, DebtorEvent):
             await gate.apply_events([record])

@@ -17,7 +17,7 @@ from zoneinfo import available_timezones
 import fastjsonschema
 import orjson
 
-from gatekeeper.errors import InvalidInput
+from gatekeeper.errors import InvalidInput, UndecodableInput
 from gatekeeper.model import (
     ContactOutcome,
     ContactRequest,
@@ -47,21 +47,22 @@ def _zones() -> frozenset[str]:
 def decode(raw: bytes | str | None) -> dict[str, Any]:
     """Parse one message value as a JSON object."""
     if raw is None:
-        raise InvalidInput("message has no value", field="", expected="a JSON object", found=None)
+        raise UndecodableInput("message has no value", field="", expected="a JSON object",
+                               found=None)
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
     if len(raw) > MAX_MESSAGE_BYTES:
-        raise InvalidInput(
+        raise UndecodableInput(
             f"message is {len(raw)} bytes, larger than {MAX_MESSAGE_BYTES}",
             expected=f"at most {MAX_MESSAGE_BYTES} bytes", found=len(raw),
         )
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"not valid JSON: {exc}", expected="a UTF-8 JSON object",
+        raise UndecodableInput(f"not valid JSON: {exc}", expected="a UTF-8 JSON object",
                            found=raw[:80].decode("utf-8", "replace")) from None
     if not isinstance(value, dict):
-        raise InvalidInput("message is not a JSON object", expected="a JSON object",
+        raise UndecodableInput("message is not a JSON object", expected="a JSON object",
                            found=type(value).__name__)
     return value
 

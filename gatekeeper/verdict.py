@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gatekeeper.localtime import NotBefore, earliest_common
-from gatekeeper.model import Reason
+from gatekeeper.model import Decision, Reason
 from gatekeeper.plan import CounterCheck, Plan, period_end
 from gatekeeper.policy.model import Rule
 from gatekeeper.timeutil import format_retry, format_utc, from_epoch, shift
@@ -34,7 +34,7 @@ def decision_id(request_id: str, evaluated_at: str, policy: str) -> str:
 
 
 def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetime | None,
-             shadow: list[Reason]) -> dict[str, Any]:
+             shadow: list[Reason]) -> Decision:
     evaluated_at = format_utc(plan.now)
     request = plan.request
     return {
@@ -71,7 +71,7 @@ def spacing_reason(rule: Rule, seconds: int, last_contact: float) -> tuple[Reaso
     return reason, until
 
 
-def decide(plan: Plan, result: StoreResult) -> dict[str, Any]:
+def decide(plan: Plan, result: StoreResult) -> Decision:
     reasons = list(plan.blocking)
     shadow = list(plan.shadow)
     constraints: list[Any] = list(plan.constraints)

@@ -24,23 +24,26 @@ from pathlib import Path
 from typing import Any
 
 import faust
-import orjson
 
 from gatekeeper import metrics, restore
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
-from gatekeeper.errors import StoreLost, StoreUnavailable
 from gatekeeper.gate import Gate, Ttls
 from gatekeeper.memory import Keeper
 from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
 from gatekeeper.stream.catchup import EventsCatchUp
-from gatekeeper.stream.process import process_events, process_outcomes, process_requests
+from gatekeeper.stream.process import (
+    Rejected,
+    process_events,
+    process_outcomes,
+    process_requests,
+)
 from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.stream.runner import Runner
 from gatekeeper.timebounds import TimeBounds
 
 log = logging.getLogger("gatekeeper.worker")
-MAX_BACKOFF = 5.0
 
 
 def _raw_topic(app: faust.App, name: str) -> Any:
@@ -96,48 +99,14 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
     app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
-    async def send_all(outputs: Sequence[Outgoing]) -> None:
-        """Produce and wait for every acknowledgement; retry the lot while Kafka fails."""
-        delay = 0.1
-        while True:
-            try:
-                futures = [await topics[o.kind].send(key=o.key, value=o.value,
-                                                     headers=list(o.headers), force=True)
-                           for o in outputs]
-                await asyncio.gather(*futures)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any produce failure pauses the stream
-                metrics.KAFKA_ERRORS.inc()
-                log.warning("produce failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+    async def produce(outputs: Sequence[Outgoing]) -> None:
+        futures = [await topics[o.kind].send(key=o.key, value=o.value,
+                                             headers=list(o.headers), force=True)
+                   for o in outputs]
+        await asyncio.gather(*futures)
 
-    async def until_done(step: Callable[..., Awaitable[list[Outgoing]]], what: str
-                         ) -> list[Outgoing]:
-        """Run ``step`` until Redis answers; pause (fail closed) meanwhile."""
-        delay = 0.1
-        while True:
-            try:
-                return await step()
-            except StoreLost as exc:
-                log.warning("%s held: %s", what, exc)
-                try:
-                    await keeper.ensure()
-                    continue  # trusted again (rebuilt): decide again at once
-                except StoreUnavailable as again:
-                    metrics.REDIS_ERRORS.inc()
-                    log.warning("%s paused: %s; retrying in %.1fs", what, again, delay)
-            except StoreUnavailable as exc:
-                metrics.REDIS_ERRORS.inc()
-                log.warning("%s paused: %s; retrying in %.1fs", what, exc, delay)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - a failure must not ack the batch: fail closed
-                log.exception("%s failed unexpectedly; the batch is held and retried", what)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+    runner = Runner(produce, keeper)
+    rejected = runner.failures.rejected
 
     def incoming(events: Sequence[Any]) -> list[Incoming]:
         return [Incoming(e.message.key, e.message.value, e.message.topic,
@@ -148,10 +117,10 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
             started = time.perf_counter()
             batch = incoming(events)
-            outputs = await until_done(partial(_decide_now, gate, catchup, batch, signing_key,
-                                               bounds),
-                                       "requests")
-            await send_all(outputs)
+            outputs = await runner.until_done(
+                partial(_decide_now, gate, catchup, batch, signing_key, bounds, rejected),
+                "requests")
+            await runner.deliver(outputs)
             metrics.BATCH.observe(len(batch))
             metrics.LATENCY.observe(time.perf_counter() - started)
             _count(outputs, batch)
@@ -164,38 +133,41 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             async for events in stream.take_events(settings.batch_size,
                                                    within=settings.batch_within):
                 batch = incoming(events)
-                rejected = await until_done(partial(step, gate, batch), kind)
-                await send_all(rejected)
-                metrics.INVALID.labels(kind).inc(len(rejected))
+                invalid = await runner.until_done(partial(step, gate, batch), kind)
+                await runner.deliver(invalid)
+                metrics.INVALID.labels(kind).inc(len(invalid))
 
         app.agent(topics[kind], name=f"gatekeeper.{kind}", concurrency=1)(agent)
 
-    control_agent("events", partial(_control_now, process_events, bounds=bounds))
-    control_agent("outcomes", partial(_control_now, process_outcomes, bounds=bounds))
+    control_agent("events", partial(_control_now, process_events, bounds=bounds,
+                                    rejected=rejected))
+    control_agent("outcomes", partial(_control_now, process_outcomes, bounds=bounds,
+                                      rejected=rejected))
 
     @app.task  # type: ignore[untyped-decorator]
     async def load_scripts() -> None:
-        await until_done(_load(store, keeper), "startup")
+        await runner.until_done(_load(store, keeper), "startup")
         log.info("gatekeeper ready: policy %s, topics %s", policy.version,
                  ", ".join(settings.topics.values()))
 
     return app
 
 
-async def _control_now(step: Callable[[Gate, Sequence[Incoming], datetime, TimeBounds],
-                                      Awaitable[list[Outgoing]]],
-                       gate: Gate, batch: Sequence[Incoming], bounds: TimeBounds
+async def _control_now(step: Callable[..., Awaitable[list[Outgoing]]], gate: Gate,
+                       batch: Sequence[Incoming], bounds: TimeBounds, rejected: Rejected
                        ) -> list[Outgoing]:
     """Apply events or outcomes at the wall-clock time of this attempt."""
-    return await step(gate, batch, datetime.now(UTC), bounds)
+    return await step(gate, batch, datetime.now(UTC), bounds, rejected)
 
 
 async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming],
-                      signing_key: bytes | None, bounds: TimeBounds) -> list[Outgoing]:
+                      signing_key: bytes | None, bounds: TimeBounds, rejected: Rejected
+                      ) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it."""
     await catchup.catch_up(datetime.now(UTC))
-    return await process_requests(gate, batch, datetime.now(UTC), signing_key, bounds)
+    return await process_requests(gate, batch, datetime.now(UTC), signing_key, bounds,
+                                  rejected)
 
 
 async def _apply_events(gate: Gate, batch: Sequence[Incoming], now: datetime, *,
@@ -213,15 +185,10 @@ def _load(store: Store, keeper: Keeper) -> Callable[[], Awaitable[list[Outgoing]
 
 def _count(outputs: Sequence[Outgoing], batch: Sequence[Incoming]) -> None:
     for output in outputs:
-        if output.kind == "decisions":
-            continue
         if output.kind == "invalid":
             metrics.INVALID.labels("requests").inc()
-            continue
-        if output.kind == "allowed":
+        elif output.kind == "allowed":
             metrics.DECISIONS.labels("allowed", "", "").inc()
-            continue
-        body = orjson.loads(output.value)
-        channel = str(body["request"].get("channel", ""))
-        for reason in body["decision"]["reasons"]:
-            metrics.DECISIONS.labels("blocked", reason["rule"], channel).inc()
+        elif output.kind == "review" and output.decision is not None:
+            for reason in output.decision["reasons"]:
+                metrics.DECISIONS.labels("blocked", reason["rule"], output.channel).inc()

@@ -31,11 +31,17 @@ from gatekeeper.validate import parse_event, parse_outcome, parse_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Rejected = Callable[[Incoming, InvalidInput], None]  # told of every dead-lettered message
+
+
+def log_rejected(message: Incoming, error: InvalidInput) -> None:
+    log.info("invalid message at %s[%d]@%d: %s", message.topic, message.partition,
+             message.offset, error.message)
 
 
 async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
-                           signing_key: bytes | None, bounds: TimeBounds = DEFAULT_BOUNDS
-                           ) -> list[Outgoing]:
+                           signing_key: bytes | None, bounds: TimeBounds = DEFAULT_BOUNDS,
+                           rejected: Rejected = log_rejected) -> list[Outgoing]:
     outputs: list[Outgoing | None] = [None] * len(batch)
     valid: list[tuple[int, ContactRequest]] = []
     for i, message in enumerate(batch):
@@ -44,14 +50,14 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
             check_request(request, now, bounds)
             valid.append((i, request))
         except InvalidInput as error:
-            log.info("invalid request at %s[%d]@%d: %s", message.topic, message.partition,
-                     message.offset, error.message)
+            rejected(message, error)
             outputs[i] = routing.invalid(message, error)
     results = await gate.decide_recorded([r for _, r in valid], now)
     records: list[Outgoing] = []
     for (i, request), (result, stored) in zip(valid, results, strict=True):
         message = batch[i]
         if isinstance(result, InvalidInput):
+            rejected(message, result)
             outputs[i] = routing.invalid(message, result)
             continue
         if result["decision"] == "allowed":
@@ -63,33 +69,35 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
 
 
 async def process_events(gate: Gate, batch: Sequence[Incoming], now: datetime,
-                         bounds: TimeBounds = DEFAULT_BOUNDS) -> list[Outgoing]:
+                         bounds: TimeBounds = DEFAULT_BOUNDS,
+                         rejected: Rejected = log_rejected) -> list[Outgoing]:
     """Apply debtor events, each at its own time but no later than ``now``; invalid ones
     are returned for the dead-letter topic."""
-    events, rejected = _parse_all(batch, lambda raw: admit_event(parse_event(raw), now, bounds))
+    events, invalid = _parse_all(batch, lambda raw: admit_event(parse_event(raw), now, bounds),
+                                 rejected)
     await gate.apply_events(events)
-    return rejected
+    return invalid
 
 
 async def process_outcomes(gate: Gate, batch: Sequence[Incoming], now: datetime,
-                           bounds: TimeBounds = DEFAULT_BOUNDS) -> list[Outgoing]:
+                           bounds: TimeBounds = DEFAULT_BOUNDS,
+                           rejected: Rejected = log_rejected) -> list[Outgoing]:
     """Settle reservations with outcomes (conversations at their own time, no later than
     ``now``); invalid ones are returned for the dead letters."""
-    outcomes, rejected = _parse_all(
-        batch, lambda raw: admit_outcome(parse_outcome(raw), now, bounds))
+    outcomes, invalid = _parse_all(
+        batch, lambda raw: admit_outcome(parse_outcome(raw), now, bounds), rejected)
     await gate.apply_outcomes(outcomes, now)
-    return rejected
+    return invalid
 
 
-def _parse_all(batch: Sequence[Incoming], parse: Callable[[bytes], T]
+def _parse_all(batch: Sequence[Incoming], parse: Callable[[bytes], T], rejected: Rejected
                ) -> tuple[list[T], list[Outgoing]]:
     parsed: list[T] = []
-    rejected: list[Outgoing] = []
+    invalid: list[Outgoing] = []
     for message in batch:
         try:
             parsed.append(parse(message.value))  # type: ignore[arg-type]
         except InvalidInput as error:
-            log.info("invalid message at %s[%d]@%d: %s", message.topic, message.partition,
-                     message.offset, error.message)
-            rejected.append(routing.invalid(message, error))
-    return parsed, rejected
+            rejected(message, error)
+            invalid.append(routing.invalid(message, error))
+    return parsed, invalid

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from gatekeeper.errors import InvalidInput
+from gatekeeper.model import Decision
 from gatekeeper.signing import sign
 
 MAX_RAW = 64 * 1024
@@ -24,13 +25,16 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    kind: str  # allowed | review | invalid | decisions
+    kind: str  # a topic's kind (settings.Topic): allowed | review | invalid | decisions ...
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()
+    # what was decided, for metrics (never parsed back from ``value``); not sent
+    decision: Decision | None = field(default=None, compare=False)
+    channel: str = field(default="", compare=False)
 
 
-def allowed(message: Incoming, decision: dict[str, Any], signing_key: bytes | None) -> Outgoing:
+def allowed(message: Incoming, decision: Decision, signing_key: bytes | None) -> Outgoing:
     """The original bytes, unchanged, with the decision in headers."""
     value = message.value or b""
     headers = [
@@ -42,15 +46,16 @@ def allowed(message: Incoming, decision: dict[str, Any], signing_key: bytes | No
         signature = sign(signing_key, decision["request_id"], decision["decision_id"],
                          decision["policy"], value)
         headers.append(("gk-signature", signature.encode()))
-    return Outgoing("allowed", _key(message, decision), value, tuple(headers))
+    return Outgoing("allowed", _key(message, decision), value, tuple(headers), decision)
 
 
-def review(message: Incoming, request: dict[str, Any], decision: dict[str, Any]) -> Outgoing:
+def review(message: Incoming, request: dict[str, Any], decision: Decision) -> Outgoing:
     value = orjson.dumps({"request": request, "decision": decision})
-    return Outgoing("review", _key(message, decision), value)
+    return Outgoing("review", _key(message, decision), value, (), decision,
+                    str(request.get("channel", "")))
 
 
-def record(message: Incoming, request: dict[str, Any], decision: dict[str, Any],
+def record(message: Incoming, request: dict[str, Any], decision: Decision,
            stored: str | None, via: str = "stream") -> Outgoing:
     """The audit record on contact.decisions: every decision of every path. ``stored`` is
     the decision record the store keeps (header ``gk-record``): a rebuild puts it back."""
@@ -75,5 +80,5 @@ def invalid(message: Incoming, error: InvalidInput) -> Outgoing:
     return Outgoing("invalid", message.key, value)
 
 
-def _key(message: Incoming, decision: dict[str, Any]) -> bytes:
+def _key(message: Incoming, decision: Decision) -> bytes:
     return message.key if message.key is not None else decision["debtor_id"].encode()
