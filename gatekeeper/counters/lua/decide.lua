@@ -18,7 +18,8 @@
 -- ARGV[2]  mode: "decide" (count if every check passes) or "check" (the plan already
 --          blocks: count nothing, record the block)
 -- ARGV[3]  now, epoch seconds with 3 decimals
--- ARGV[4]  spacing: minimum seconds since "last" (0: no spacing rule applies)
+-- ARGV[4]  spacing: minimum seconds since "last" (the strictest spacing rule that applies;
+--          0: none applies)
 -- ARGV[5]  TTL for counting, seconds (the longest window and a margin)
 -- ARGV[6]  TTL for a record, seconds (until its generation has passed twice)
 -- ARGV[7]  the generation of now (epoch seconds // decision TTL)
