@@ -119,9 +119,13 @@ def _progress(stats: Stats, number: int, total: int, started: float) -> str:
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    if topic not in await consumer.topics():  # (this also refreshes the metadata)
+    if topic not in await consumer.topics():
         return []  # a topic that does not exist holds nothing
-    return sorted(consumer.partitions_for_topic(topic) or ())
+    partitions = consumer.partitions_for_topic(topic)
+    if partitions is None:  # topics() does not fill the consumer's own metadata
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    return sorted(partitions or ())
 
 
 async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],

@@ -40,7 +40,9 @@ class EventsCatchUp:
                                     enable_auto_commit=False, auto_offset_reset="earliest")
         await consumer.start()
         try:
-            await consumer.topics()
+            # (topics() does not fill the consumer's own metadata: without the update the
+            # topic has no partitions here, and nothing would ever be caught up)
+            await consumer._client.force_metadata_update()
             partitions = sorted(consumer.partitions_for_topic(self.topic) or ())
             self._partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self._partitions)
