@@ -11,18 +11,25 @@ the policy says; nothing is hard-coded here.
 
 An event and a request with the same millisecond count as "before": the suite produces events
 and waits for their acknowledgement before it produces the requests they must bind.
+
+The gate may also know events produced after the request, up to its decision (a request
+decided late, after a hold, sees a lift produced meanwhile: allowing it then is right). Its
+state when deciding is the state at the request plus some prefix of those later events, in
+log order. So a blocking reason is a violation only when it holds in every one of those
+states: from the request's timestamp up to the decision's ``gk-evaluated-at``.
 Outcomes are not read: only events are promised to bind the requests produced after them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.errors import InvalidInput
-from gatekeeper.model import DebtorEvent
+from gatekeeper.model import ContactRequest, DebtorEvent, Reason
 from gatekeeper.plan import make_plan
 from gatekeeper.policy.model import Policy
 from gatekeeper.state import event_fields, state_from_hash
@@ -55,6 +62,9 @@ def debtor_events(events: Iterable[Record]) -> dict[str, list[tuple[int, DebtorE
             for debtor, items in by_debtor.items()}
 
 
+Fields = dict[str, tuple[int, str]]  # name -> (event time ms, value), as apply_state keeps
+
+
 class _Replay:
     """One debtor's state fields, moved forward event by event (last writer wins)."""
 
@@ -62,18 +72,37 @@ class _Replay:
         self.events = events
         self.hasher = hasher
         self.applied = 0
-        self.fields: dict[str, tuple[int, str]] = {}
+        self.fields: Fields = {}
 
-    def up_to(self, timestamp: int) -> dict[str, str]:
+    def _apply(self, fields: Fields, event: DebtorEvent) -> None:
+        when = int(event.occurred_at.timestamp() * 1000)
+        for name, value in event_fields(event, self.hasher):
+            current = fields.get(name)
+            if current is None or when >= current[0]:
+                fields[name] = (when, value)
+
+    def up_to(self, timestamp: int) -> Fields:
         while self.applied < len(self.events) and self.events[self.applied][0] <= timestamp:
-            event = self.events[self.applied][1]
-            when = int(event.occurred_at.timestamp() * 1000)
-            for name, value in event_fields(event, self.hasher):
-                current = self.fields.get(name)
-                if current is None or when >= current[0]:
-                    self.fields[name] = (when, value)
+            self._apply(self.fields, self.events[self.applied][1])
             self.applied += 1
-        return {name: f"{when}|{value}" for name, (when, value) in self.fields.items()}
+        return self.fields
+
+    def later(self, until: int) -> Iterator[Fields]:
+        """The states after each further event produced up to ``until`` (not kept)."""
+        fields = dict(self.fields)
+        for timestamp, event in self.events[self.applied:]:
+            if timestamp > until:
+                return
+            self._apply(fields, event)
+            yield fields
+
+
+def _binding(request: ContactRequest, policy: Policy, fields: Fields, when: datetime,
+             hasher: Hasher) -> dict[str, Reason]:
+    """The reasons of a binding kind that block ``request`` in this state, by rule."""
+    state = state_from_hash({name: f"{at}|{value}" for name, (at, value) in fields.items()})
+    plan = make_plan(request, policy, state, when, hasher)
+    return {r.rule: r for r in plan.blocking if r.kind in BINDING_KINDS}
 
 
 def check_bound(report: _Adds, allowed: Sequence[Record],
@@ -100,11 +129,15 @@ def check_bound(report: _Adds, allowed: Sequence[Record],
             evaluated = dict(record.headers).get("gk-evaluated-at")
             if evaluated is None:
                 continue  # reported as unchecked by the caller
-            plan = make_plan(request, policy, state_from_hash(fields),
-                             parse_rfc3339(evaluated.decode()), hasher)
-            for reason in plan.blocking:
-                if reason.kind in BINDING_KINDS:
-                    report.add("ignored", f"{request.request_id!r} of debtor {debtor!r} allowed "
-                                          f"at {evaluated.decode()} although {reason.rule} "
-                                          f"held: {reason.message}")
+            when = parse_rfc3339(evaluated.decode())
+            held = _binding(request, policy, fields, when, hasher)
+            for later in replay.later(int(when.timestamp() * 1000)):
+                if not held:
+                    break
+                still = _binding(request, policy, later, when, hasher)
+                held = {rule: reason for rule, reason in held.items() if rule in still}
+            for reason in held.values():
+                report.add("ignored", f"{request.request_id!r} of debtor {debtor!r} allowed "
+                                      f"at {evaluated.decode()} although {reason.rule} held "
+                                      f"from the request to the decision: {reason.message}")
     return covered

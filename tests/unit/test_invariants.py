@@ -171,3 +171,18 @@ def test_a_replayed_duplicate_is_judged_at_its_first_copy() -> None:
     report = check(ins, [allowed(req(1), "a"), allowed(req(1), "a")], [], [], POLICY, TOPIC,
                    [event(1, "opt_out", 1000, channel="call")])
     assert report.ok, report.summary()
+
+
+def test_a_lift_produced_after_the_request_but_before_the_decision_may_be_honoured() -> None:
+    # request produced at 2000, decided at NOON_NY (2026-03-02T17:00:00Z); the cease came at
+    # 1000 and its lift at 3000 (broker time, long before the decision): the gate may have
+    # seen the lift when it decided, so allowing is no violation
+    decided_ms = 1_772_470_800_000  # NOON_NY in epoch ms
+    lift = event(2, "cease_lifted", 3000, occurred="2026-03-02T16:30:00Z")
+    assert bound(req(1), event(1, "cease", 1000), lift) == {}
+    # the same lift produced after the decision: the cease held throughout
+    late = event(2, "cease_lifted", decided_ms + 1, occurred="2026-03-02T16:30:00Z")
+    assert bound(req(1), event(1, "cease", 1000), late) == {"ignored": 1}
+    # a lift and a new cease, both between request and decision: one state allowed it
+    again = event(3, "cease", 4000, occurred="2026-03-02T16:45:00Z")
+    assert bound(req(1), event(1, "cease", 1000), lift, again) == {}
