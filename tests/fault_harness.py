@@ -3,6 +3,10 @@ producer, progress waits on the output topics, and the invariant check at the en
 
 Quick mode (default, for CI) streams a few thousand requests per fault; soak mode
 (``GK_SOAK=1``) streams tens of thousands, ``GK_SOAK_REQUESTS`` to set the number.
+
+For the memory faults (``test_memory_faults.py``): ``MemoryTraffic`` adds debtor events
+between the requests, ``fresh_opt_out_pairs`` an event just before a request for each of many
+fresh debtors, and ``stream_chunks`` produces them in order, each chunk acknowledged first.
 """
 
 from __future__ import annotations

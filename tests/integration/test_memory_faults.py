@@ -38,8 +38,9 @@ from worker_process import WorkerProcess, worker_env
 from gatekeeper.invariants import read_topic
 
 REBUILT = re.compile(r"store rebuilt in ([0-9.]+)s")
-RATE = 250.0  # requests per second while a fault is injected
+RATE = 500.0 if SOAK else 250.0  # requests per second while a fault is injected
 FRESH = 10_000 if SOAK else 2_000
+pytestmark = pytest.mark.timeout(900 if SOAK else 240)  # each takes under a minute (quick)
 
 
 @pytest.fixture
