@@ -343,7 +343,8 @@ def invalid_tail(broker: str | None, topic_prefix: str | None, from_beginning: b
 @click.option("--json", "as_json", is_flag=True, help="print the counts as JSON")
 def check(broker: str | None, topic_prefix: str | None, policy: str | None,
           as_json: bool) -> None:
-    """Check the invariants over the request topic and the three outputs (exit 1 if broken)."""
+    """Check the invariants over the request topic, the three outputs and the debtor events
+    (exit 1 if broken)."""
     import orjson
     from aiokafka.errors import KafkaError
 

@@ -8,6 +8,9 @@
    left out, since the reservations they release are not visible here).
 3. Nothing was allowed outside the allowed hours in the debtor's zones.
 4. Allowed values are byte-identical to the input.
+5. No opt-out, status, cool-down or missing opt-in that the debtor's events had put in force
+   before the request was produced (broker timestamps) was ignored: see
+   ``gatekeeper.invariant_events`` (read from ``debtor.events`` when given).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import orjson
 
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.errors import InvalidInput
+from gatekeeper.invariant_events import check_bound
 from gatekeeper.model import DebtorState
 from gatekeeper.plan import make_plan
 from gatekeeper.policy.model import Policy
@@ -38,6 +42,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp: int = 0  # broker timestamp, ms
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Report:
     review: int = 0
     invalid: int = 0
     duplicates: int = 0
+    events: int = 0
+    bound: int = 0  # allowed requests with events of their debtor before them (checked)
     violations: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -63,10 +70,13 @@ class Report:
 
     def summary(self) -> str:
         lines = [f"inputs {self.inputs}: allowed {self.allowed}, review {self.review}, "
-                 f"invalid {self.invalid} (re-emitted duplicates {self.duplicates})"]
+                 f"invalid {self.invalid} (re-emitted duplicates {self.duplicates}); "
+                 f"events {self.events}, allowed requests after events of their debtor "
+                 f"{self.bound}"]
         if self.ok:
             lines.append("no violations: nothing lost, nothing doubled, no limit exceeded, "
-                         "nothing allowed out of hours, allowed bytes unchanged")
+                         "nothing allowed out of hours, allowed bytes unchanged, no opt-out "
+                         "or status ignored")
         else:
             lines.append("VIOLATIONS: " + ", ".join(f"{k} {v}" for k, v in self.counts.items()))
             lines += ["  " + v for v in self.violations]
@@ -74,8 +84,9 @@ class Report:
 
 
 def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[Record],
-          invalid: Sequence[Record], policy: Policy, input_topic: str) -> Report:
-    report = Report(len(inputs), len(allowed), len(review), len(invalid))
+          invalid: Sequence[Record], policy: Policy, input_topic: str,
+          events: Sequence[Record] = ()) -> Report:
+    report = Report(len(inputs), len(allowed), len(review), len(invalid), events=len(events))
     invalid_sources: Counter[tuple[int, int]] = Counter()
     for record in invalid:
         source = orjson.loads(record.value or b"{}").get("source", {})
@@ -83,6 +94,7 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
             invalid_sources[(source["partition"], source["offset"])] += 1
 
     values_by_id: dict[str, set[bytes]] = defaultdict(set)
+    requested_at: dict[str, int] = {}  # request id -> broker timestamp of its first copy
     for record in inputs:
         if (record.partition, record.offset) in invalid_sources:
             continue
@@ -93,6 +105,9 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
                                f"the invalid topic ({error.message})")
             continue
         values_by_id[request.request_id].add(record.value or b"")
+        first = requested_at.get(request.request_id)
+        requested_at[request.request_id] = record.timestamp if first is None \
+            else min(first, record.timestamp)
 
     fates: dict[str, set[str]] = defaultdict(set)
     decision_ids: dict[str, set[str]] = defaultdict(set)
@@ -129,6 +144,9 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
         report.add("lost", f"{len(inputs)} inputs but only {outputs} outputs")
 
     _check_limits_and_hours(report, first_allowed.values(), policy)
+    if events:
+        report.bound = check_bound(report, list(first_allowed.values()), requested_at, events,
+                                   policy)
     return report
 
 
@@ -194,22 +212,22 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
                 raise TimeoutError(f"reading {topic} took longer than {timeout}s")
             batches = await consumer.getmany(timeout_ms=500, max_records=10000)
             for records in batches.values():
-                out += [Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
-                        for r in records]
+                out += [Record(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()),
+                               r.timestamp) for r in records]
         return out
     finally:
         await consumer.stop()
 
 
 async def check_topics(bootstrap: str, topics: dict[str, str], policy: Policy) -> Report:
-    inputs, allowed, review, invalid = [await read_topic(bootstrap, topics[k])
-                                        for k in ("requests", "allowed", "review", "invalid")]
-    return check(inputs, allowed, review, invalid, policy, topics["requests"])
-
-
+    inputs, allowed, review, invalid, events = [
+        await read_topic(bootstrap, topics[k])
+        for k in ("requests", "allowed", "review", "invalid", "events")]
+    return check(inputs, allowed, review, invalid, policy, topics["requests"], events)
 
 
 def describe_counts(report: Report) -> dict[str, Any]:
     return {"inputs": report.inputs, "allowed": report.allowed, "review": report.review,
             "invalid": report.invalid, "duplicates": report.duplicates,
+            "events": report.events, "bound": report.bound,
             "violations": dict(report.counts)}

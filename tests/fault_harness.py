@@ -4,6 +4,10 @@ check at the end.
 
 Quick mode (default, for CI) streams a few thousand requests per fault; soak mode
 (``GK_SOAK=1``) streams tens of thousands, ``GK_SOAK_REQUESTS`` to set the number.
+
+For the memory faults (``test_memory_faults.py``): ``MemoryTraffic`` adds debtor events
+between the requests, ``fresh_opt_out_pairs`` an event just before a request for each of many
+fresh debtors, and ``stream_chunks`` produces them in order, each chunk acknowledged first.
 """
 
 from __future__ import annotations
@@ -128,3 +132,138 @@ async def check_invariants(bootstrap: str, prefix: str, policy_path: str) -> Any
 
     topics = Settings.from_env({"GATEKEEPER_TOPIC_PREFIX": prefix}).topics
     return await check_topics(bootstrap, topics, load_policy([policy_path]))
+
+
+# ---------------------------------------------------------------- the gate's memory (issue 9)
+MEMORY_PACK = FAULT_PACK.replace("""  - id: opt-outs
+    kind: opt_out
+    citation: test
+""", """  - id: opt-outs
+    kind: opt_out
+    citation: test
+    except_purposes: [opt_out_confirmation]
+  - id: statuses
+    kind: status
+    citation: test
+    statuses: [cease, attorney_represented, bankruptcy, deceased]
+    except_purposes: [cease_notice]
+""")
+EVENTS_TOPIC = "debtor.events"
+Chunk = tuple[str, list[tuple[bytes, bytes]]]  # (topic without prefix, messages)
+
+
+class MemoryTraffic(Traffic):
+    """``Traffic`` with debtor events between the requests: opt-outs of a channel or of the
+    very destination the requests use, statuses (cease, attorney per debt, bankruptcy,
+    deceased) and their lifts, and requests whose purpose a rule excepts. The hot debtors
+    (0-2) get no permanent status, so the limits stay under load."""
+
+    def __init__(self, seed: int, debtors: int = 2000):
+        super().__init__(seed, debtors)
+        self.events = 0
+
+    def request(self) -> tuple[bytes, bytes]:
+        key, value = super().request()
+        roll = self.rng.random()
+        if roll < 0.05:
+            body = orjson.loads(value)
+            body["purpose"] = "opt_out_confirmation" if roll < 0.025 else "cease_notice"
+            value = orjson.dumps(body)
+        return key, value
+
+    def destination(self, who: int, channel: str) -> str:
+        return {"call": f"+4420794{who % 100000:05d}", "email": f"debtor{who}@example.com",
+                "letter": f"addr-{who}"}[channel]
+
+    def event(self, who: int | None = None) -> tuple[bytes, bytes]:
+        rng = self.rng
+        self.events += 1
+        if who is None:
+            who = rng.randrange(3) if rng.random() < 0.1 else rng.randrange(self.debtors)
+        body: dict[str, Any] = {"event_id": f"ev{self.events}", "debtor_id": f"debtor-{who}",
+                                "occurred_at": datetime.now(UTC).isoformat()}
+        channel = rng.choice(("call", "call", "email", "letter"))
+        roll = rng.random()
+        if roll < 0.3:
+            body.update(type="opt_out", channel=channel)
+        elif roll < 0.5:
+            body.update(type="opt_out", channel=channel,
+                        destination=self.destination(who, channel))
+        elif roll < 0.6:
+            body.update(type="opt_in", channel=channel)
+        elif roll < 0.7:
+            body.update(type="cease")
+        elif roll < 0.8:
+            body.update(type="attorney_represented", debt_id=f"debt-{who}-{rng.randrange(2)}")
+        elif roll < 0.85:
+            body.update(type="bankruptcy" if who >= 3 else "bankruptcy_closed")
+        elif roll < 0.88 and who >= 3:
+            body.update(type="deceased")
+        else:
+            body.update(type=rng.choice(("cease_lifted", "attorney_released",
+                                         "bankruptcy_closed")))
+        return body["debtor_id"].encode(), orjson.dumps(body)
+
+    def chunks(self, requests: int, per_chunk: int = 100, events_per_chunk: int = 8
+               ) -> list[Chunk]:
+        """Requests in chunks, each after a chunk of events (produced and acknowledged
+        first: those events bind every request after them)."""
+        out: list[Chunk] = []
+        while requests > 0:
+            n = min(per_chunk, requests)
+            out.append((EVENTS_TOPIC, [self.event() for _ in range(events_per_chunk)]))
+            out.append(("contact.requests", self.batch(n)))
+            requests -= n
+        return out
+
+
+def fresh_opt_out_pairs(n: int, tag: str) -> list[Chunk]:
+    """For ``n`` fresh debtors: a binding event (an opt-out of calls, an opt-out of the very
+    number, or a cease), then a call to that debtor, in chunks of 10 debtors: the events are
+    acknowledged before their requests are produced, and no request waits long after its
+    event (the issue's report: 53 of 300 such calls were allowed)."""
+    out: list[Chunk] = []
+    now = datetime.now(UTC)
+    day = zone_at(13)
+    for start in range(0, n, 10):
+        events, requests = [], []
+        for i in range(start, min(start + 10, n)):
+            debtor = f"fresh-{tag}-{i}"
+            number = f"+4420795{i % 100000:05d}"
+            event: dict[str, Any] = {"event_id": f"fe-{tag}-{i}", "debtor_id": debtor,
+                                     "occurred_at": now.isoformat()}
+            kind = i % 3
+            if kind == 0:
+                event.update(type="opt_out", channel="call")
+            elif kind == 1:
+                event.update(type="opt_out", channel="call", destination=number)
+            else:
+                event.update(type="cease")
+            request = {"request_id": f"fq-{tag}-{i}", "debtor_id": debtor, "channel": "call",
+                       "destination": number, "requested_at": now.isoformat(),
+                       "debtor": {"timezone": day}}
+            events.append((debtor.encode(), orjson.dumps(event)))
+            requests.append((debtor.encode(), orjson.dumps(request)))
+        out += [(EVENTS_TOPIC, events), ("contact.requests", requests)]
+    return out
+
+
+async def stream_chunks(bootstrap: str, prefix: str, chunks: list[Chunk],
+                        seconds: float = 0.0) -> None:
+    """Produce chunk after chunk, each one's acknowledgements awaited before the next is
+    produced, spread evenly over ``seconds`` when given."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=2, acks="all")
+    await producer.start()
+    try:
+        started = time.monotonic()
+        for i, (topic, messages) in enumerate(chunks):
+            futures = [await producer.send(prefix + topic, value, key=key)
+                       for key, value in messages]
+            await asyncio.gather(*futures)
+            ahead = seconds * (i + 1) / len(chunks) - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+    finally:
+        await producer.stop()

@@ -171,3 +171,19 @@ async def test_records_of_old_generations_are_pruned(backend: Backend, tmp_path:
     await g.decide([req(2, requested_at=later.strftime("%Y-%m-%dT%H:%M:%SZ"))], later)
     records = [k for k in await backend.hash(counters_key("hot")) if k.startswith("r")]
     assert records == [f"r{wire.generation(later, ttl)}:" + records[0].split(":")[1]]
+
+
+async def test_events_at_the_same_millisecond_give_one_outcome_in_any_order(
+        backend: Backend, tmp_path: Path) -> None:
+    """A catch-up and the events agent may apply the same events twice, a rebuild in another
+    order: at equal times the binding value wins, whatever the order."""
+    g = await gate(backend, tmp_path, 5)
+    at = "2026-03-01T10:00:00Z"
+    await g.apply_events([event("cease_lifted", at, "a"), event("cease", at, "b")])
+    await g.apply_events([event("cease_lifted", at, "a")])  # applied again, later
+    first = (await backend.hash(state_key("hot")))["f:cease"]
+    await backend.flush()
+    g.store = await backend.store()
+    await g.apply_events([event("cease", at, "b"), event("cease_lifted", at, "a")])
+    assert first == (await backend.hash(state_key("hot")))["f:cease"]
+    assert first.endswith("|1")

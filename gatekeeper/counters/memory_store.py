@@ -318,10 +318,10 @@ def _apply_state(store: MemoryStore, keys: list[str], argv: list[str], epoch: st
     for i in range(int(argv[2])):
         name, value = argv[3 + 2 * i], argv[4 + 2 * i]
         current = state.get(name)
-        current_ts = int(current.split("|", 1)[0]) if current else -1
-        stamped = f"{argv[1]}|{value}"
-        if int(argv[1]) >= current_ts and stamped != current:
-            state[name] = stamped
+        current_ts, _, current_value = current.partition("|") if current else ("-1", "", "")
+        ts = int(argv[1])
+        if ts > int(current_ts) or (ts == int(current_ts) and value > current_value):
+            state[name] = f"{argv[1]}|{value}"
             changed = True
     store.expiry[keys[0]] = store.clock() + float(argv[0])
     if changed:

@@ -70,7 +70,8 @@ class EventsCatchUp:
         """Apply every event below the current end offsets; return how many were read.
         Kafka or Redis failures propagate (the caller holds the batch and retries)."""
         consumer = self._consumer or await self._start()
-        if not self._partitions:
+        if not self._partitions:  # no events topic yet: look again next time
+            await self.stop()
             return 0
         ends = await consumer.end_offsets(self._partitions)
         behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}

@@ -76,3 +76,113 @@ def test_a_limit_exceeded_and_a_call_at_night_are_found() -> None:
     night = check(inputs(req(3)), [allowed(req(3), "c", "2026-03-03T03:00:00Z")], [], [],
                   POLICY, TOPIC)
     assert night.counts["hours"] == 1
+
+
+# ---------------------------------------------------------------- events that bind (5)
+def event(i: int, kind: str, at_ms: int, occurred: str = "2026-03-02T16:00:00Z",
+          **fields: str) -> Record:
+    body = {"event_id": f"e{i}", "debtor_id": "d1", "type": kind, "occurred_at": occurred,
+            **fields}
+    return Record(0, i, b"d1", orjson.dumps(body), (), at_ms)
+
+
+def timed(value: bytes, at_ms: int, offset: int = 0) -> Record:
+    return Record(0, offset, b"d1", value, (), at_ms)
+
+
+def purposed(i: int, purpose: str, channel: str = "call", dest: str = "+12125550100") -> bytes:
+    body = orjson.loads(req(i, dest))
+    body.update(purpose=purpose, channel=channel)
+    return orjson.dumps(body)
+
+
+def bound(request: bytes, *events: Record, at_ms: int = 2000) -> dict[str, int]:
+    report = check([timed(request, at_ms)], [allowed(request, "a")], [], [], POLICY, TOPIC,
+                   list(events))
+    assert report.bound == (1 if any(e.timestamp <= at_ms for e in events) else 0)
+    return dict(report.counts)
+
+
+def test_an_opt_out_of_the_channel_or_the_number_before_the_request_binds_it() -> None:
+    assert bound(req(1), event(1, "opt_out", 1000, channel="call")) == {"ignored": 1}
+    number = event(1, "opt_out", 1000, channel="call", destination="+12125550100")
+    assert bound(req(1), number) == {"ignored": 1}
+    # another number, another channel, or an event produced after the request: no violation
+    assert bound(req(1, "+12125550199"), number) == {}
+    assert bound(req(1), event(1, "opt_out", 1000, channel="sms")) == {}
+    assert bound(req(1), event(1, "opt_out", 3000, channel="call")) == {}
+    # the same millisecond counts as before (the suite waits for the ack in between)
+    assert bound(req(1), event(1, "opt_out", 2000, channel="call")) == {"ignored": 1}
+
+
+def test_each_blocking_status_of_the_policy_binds_and_its_lift_releases() -> None:
+    for status in ("cease", "attorney_represented", "bankruptcy", "deceased"):
+        assert bound(req(1), event(1, status, 1000)) == {"ignored": 1}, status
+    assert bound(req(1), event(1, "dispute", 1000)) == {}  # not a status of the default pack
+    lifted = [event(1, "cease", 1000), event(2, "cease_lifted", 1500,
+                                             occurred="2026-03-02T16:30:00Z")]
+    assert bound(req(1), *lifted) == {}
+    # a lift produced later but dated before the cease does not lift it (last writer wins by
+    # event time, as the gate applies it)
+    stale_lift = [event(1, "cease", 1000), event(2, "cease_lifted", 1500,
+                                                 occurred="2026-03-02T15:00:00Z")]
+    assert bound(req(1), *stale_lift) == {"ignored": 1}
+    # an opt-in after an opt-out lifts it
+    again = [event(1, "opt_out", 1000, channel="call"),
+             event(2, "opt_in", 1500, occurred="2026-03-02T16:30:00Z", channel="call")]
+    assert bound(req(1), *again) == {}
+
+
+def test_the_policys_except_purposes_are_honoured_not_hard_coded() -> None:
+    # default: opt-outs except opt_out_confirmation, statuses except cease_notice
+    opt_out = event(1, "opt_out", 1000, channel="call")
+    assert bound(purposed(1, "opt_out_confirmation"), opt_out) == {}
+    assert bound(purposed(1, "cease_notice"), opt_out) == {"ignored": 1}
+    cease = event(1, "cease", 1000)
+    assert bound(purposed(1, "cease_notice"), cease) == {}
+    assert bound(purposed(1, "opt_out_confirmation"), cease) == {"ignored": 1}
+
+
+def test_a_status_for_one_debt_binds_requests_about_that_debt_only() -> None:
+    body = orjson.loads(req(1))
+    body["debt_id"] = "debt-a"
+    about_a = orjson.dumps(body)
+    body["debt_id"] = "debt-b"
+    about_b = orjson.dumps(body)
+    attorney = event(1, "attorney_represented", 1000, debt_id="debt-a")
+    assert bound(about_a, attorney) == {"ignored": 1}
+    assert bound(about_b, attorney) == {}
+
+
+def test_invalid_events_and_other_debtors_events_bind_nothing() -> None:
+    junk = Record(0, 0, b"d1", b"{not json", (), 1000)
+    other = Record(0, 1, b"d2", orjson.dumps({"event_id": "e", "debtor_id": "d2",
+                                              "type": "cease",
+                                              "occurred_at": "2026-03-02T16:00:00Z"}), (), 1000)
+    report = check([timed(req(1), 2000)], [allowed(req(1), "a")], [], [], POLICY, TOPIC,
+                   [junk, other])
+    assert report.ok and report.bound == 0 and report.events == 2
+
+
+def test_a_replayed_duplicate_is_judged_at_its_first_copy() -> None:
+    # r1 was produced at 500, decided and allowed; an opt-out at 1000; r1 produced again at
+    # 2000 gets its recorded decision (allowed) again: that is no violation
+    ins = [timed(req(1), 500, 0), timed(req(1), 2000, 1)]
+    report = check(ins, [allowed(req(1), "a"), allowed(req(1), "a")], [], [], POLICY, TOPIC,
+                   [event(1, "opt_out", 1000, channel="call")])
+    assert report.ok, report.summary()
+
+
+def test_a_lift_produced_after_the_request_but_before_the_decision_may_be_honoured() -> None:
+    # request produced at 2000, decided at NOON_NY (2026-03-02T17:00:00Z); the cease came at
+    # 1000 and its lift at 3000 (broker time, long before the decision): the gate may have
+    # seen the lift when it decided, so allowing is no violation
+    decided_ms = 1_772_470_800_000  # NOON_NY in epoch ms
+    lift = event(2, "cease_lifted", 3000, occurred="2026-03-02T16:30:00Z")
+    assert bound(req(1), event(1, "cease", 1000), lift) == {}
+    # the same lift produced after the decision: the cease held throughout
+    late = event(2, "cease_lifted", decided_ms + 1, occurred="2026-03-02T16:30:00Z")
+    assert bound(req(1), event(1, "cease", 1000), late) == {"ignored": 1}
+    # a lift and a new cease, both between request and decision: one state allowed it
+    again = event(3, "cease", 4000, occurred="2026-03-02T16:45:00Z")
+    assert bound(req(1), event(1, "cease", 1000), lift, again) == {}

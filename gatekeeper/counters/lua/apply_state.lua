@@ -1,4 +1,5 @@
--- apply_state.lua: apply one debtor event to the debtor's state, last writer wins.
+-- apply_state.lua: apply one debtor event to the debtor's state, last writer wins (ties: the
+-- greater value), so that applying events again or in another order changes nothing.
 --
 -- KEYS[1]  gk:{d}:s   hash: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 --                     (an empty value is a tombstone: the field was cleared at that time)
@@ -21,12 +22,16 @@ for i = 0, n - 1 do
   local value = ARGV[5 + 2 * i]
   local current = redis.call('HGET', KEYS[1], field)
   local current_ts = -1
+  local current_value = ''
   if current then
     current_ts = tonumber(string.match(current, '^(%-?%d+)|')) or -1
+    current_value = string.match(current, '^%-?%d+|(.*)$') or ''
   end
   local stamped = ARGV[2] .. '|' .. value
-  if ts >= current_ts and stamped ~= current then
-    -- (the same event applied again changes nothing, not even the version)
+  -- the later event wins; at the same millisecond the greater value ("1" over "": the
+  -- status set, the opt-out held), whatever the order the two are applied in: applying
+  -- events again, or in another order (a catch-up, a rebuild), never changes the outcome
+  if ts > current_ts or (ts == current_ts and value > current_value) then
     redis.call('HSET', KEYS[1], field, stamped)
     changed = true
   end
