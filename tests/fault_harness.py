@@ -16,7 +16,10 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from gatekeeper import traffic
 
@@ -156,14 +159,14 @@ class MemoryTraffic(Traffic):
     """``Traffic`` with debtor events between the requests: opt-outs of a channel or of the
     very destination the requests use, statuses (cease, attorney per debt, bankruptcy,
     deceased) and their lifts, and requests whose purpose a rule excepts. The hot debtors
-    (0-2) get no permanent status, so the limits stay under load."""
+    get no permanent status, so the limits stay under load."""
 
     def __init__(self, seed: int, debtors: int = 2000):
         super().__init__(seed, debtors)
-        self.events = 0
+        self.events_made = 0
 
-    def request(self) -> tuple[bytes, bytes]:
-        key, value = super().request()
+    def request(self, now: datetime | None = None) -> tuple[bytes, bytes]:
+        key, value = super().request(now)
         roll = self.rng.random()
         if roll < 0.05:
             body = orjson.loads(value)
@@ -171,16 +174,20 @@ class MemoryTraffic(Traffic):
             value = orjson.dumps(body)
         return key, value
 
-    def destination(self, who: int, channel: str) -> str:
-        return {"call": f"+4420794{who % 100000:05d}", "email": f"debtor{who}@example.com",
-                "letter": f"addr-{who}"}[channel]
+    @staticmethod
+    def destination(debtor: traffic.Debtor, channel: str) -> str:
+        """The destination the base traffic gives this debtor's requests on ``channel``."""
+        return {"call": debtor.phone, "email": f"{debtor.id.lower()}@example.com",
+                "letter": f"addr-{debtor.id}"}[channel]
 
-    def event(self, who: int | None = None) -> tuple[bytes, bytes]:
+    def memory_event(self) -> tuple[bytes, bytes]:
         rng = self.rng
-        self.events += 1
-        if who is None:
-            who = rng.randrange(3) if rng.random() < 0.1 else rng.randrange(self.debtors)
-        body: dict[str, Any] = {"event_id": f"ev{self.events}", "debtor_id": f"debtor-{who}",
+        self.events_made += 1
+        hot = rng.random() < 0.1
+        index = rng.choice(self.hot) if hot else rng.randrange(len(self.debtors))
+        debtor = self.debtors[index]
+        permanent_ok = index not in self.hot
+        body: dict[str, Any] = {"event_id": f"ev{self.events_made}", "debtor_id": debtor.id,
                                 "occurred_at": datetime.now(UTC).isoformat()}
         channel = rng.choice(("call", "call", "email", "letter"))
         roll = rng.random()
@@ -188,21 +195,22 @@ class MemoryTraffic(Traffic):
             body.update(type="opt_out", channel=channel)
         elif roll < 0.5:
             body.update(type="opt_out", channel=channel,
-                        destination=self.destination(who, channel))
+                        destination=self.destination(debtor, channel))
         elif roll < 0.6:
             body.update(type="opt_in", channel=channel)
         elif roll < 0.7:
             body.update(type="cease")
         elif roll < 0.8:
-            body.update(type="attorney_represented", debt_id=f"debt-{who}-{rng.randrange(2)}")
+            body.update(type="attorney_represented",
+                        debt_id=f"{debtor.id}-{chr(65 + rng.randrange(2))}")
         elif roll < 0.85:
-            body.update(type="bankruptcy" if who >= 3 else "bankruptcy_closed")
-        elif roll < 0.88 and who >= 3:
+            body.update(type="bankruptcy" if permanent_ok else "bankruptcy_closed")
+        elif roll < 0.88 and permanent_ok:
             body.update(type="deceased")
         else:
             body.update(type=rng.choice(("cease_lifted", "attorney_released",
                                          "bankruptcy_closed")))
-        return body["debtor_id"].encode(), orjson.dumps(body)
+        return debtor.id.encode(), orjson.dumps(body)
 
     def chunks(self, requests: int, per_chunk: int = 100, events_per_chunk: int = 8
                ) -> list[Chunk]:
@@ -211,7 +219,7 @@ class MemoryTraffic(Traffic):
         out: list[Chunk] = []
         while requests > 0:
             n = min(per_chunk, requests)
-            out.append((EVENTS_TOPIC, [self.event() for _ in range(events_per_chunk)]))
+            out.append((EVENTS_TOPIC, [self.memory_event() for _ in range(events_per_chunk)]))
             out.append(("contact.requests", self.batch(n)))
             requests -= n
         return out
@@ -224,7 +232,7 @@ def fresh_opt_out_pairs(n: int, tag: str) -> list[Chunk]:
     event (the issue's report: 53 of 300 such calls were allowed)."""
     out: list[Chunk] = []
     now = datetime.now(UTC)
-    day = zone_at(13)
+    day = traffic.zone_at(13)
     for start in range(0, n, 10):
         events, requests = [], []
         for i in range(start, min(start + 10, n)):
