@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,9 @@ EMPTY = DebtorState()
 RESTORE_GRACE = 3600  # a restored record too old to keep lives this long: outcomes replayed
                       # during the rebuild settle it
 Decided = tuple[Decision | InvalidInput, str | None]
+# a recorded decision to restore: debtor id, request id, the request (parsed only when it
+# must be planned again), the gk-record words
+Recorded = tuple[str, str, Callable[[], ContactRequest], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,7 @@ class Gate:
                                  decision_seconds=self.ttls.decision_seconds) for i in todo])
             stale = []
             for i, answer in zip(todo, answers, strict=True):
-                result = wire.decide_answer(plans[i], hashes[i], answer)
+                result = wire.decide_answer(plans[i], hashes[i], answer, self.hasher.key_id)
                 if isinstance(result, wire.Stale):
                     self._remember(requests[i].debtor_id, state_from_hash(result.state))
                     stale.append(i)
@@ -157,19 +160,28 @@ class Gate:
                                   citation=rule.citation if rule else None))
         return tuple(reasons)
 
-    async def restore(self, recorded: Sequence[tuple[ContactRequest, str]], now: datetime
-                      ) -> dict[str, int]:
-        """Put recorded decisions back while the store is rebuilt: each (request, record) is
-        planned again at its recorded time from the state the rebuild has reached, and, if
-        it was allowed, its counts are added (once, even if Kafka holds it twice). Returns
-        how many were restored, and how many were already there."""
+    async def restore(self, recorded: Sequence[Recorded], now: datetime) -> dict[str, int]:
+        """Put recorded decisions back while the store is rebuilt: each record, and, for an
+        allowed one, its counts (once, even if Kafka holds it twice): the fields it recorded,
+        or, when they were made with another hashing key, those of its plan at the recorded
+        time from the state the rebuild has reached. Returns how many were restored, and how
+        many were already there."""
         calls = []
-        for request, text in recorded:
-            record = wire.Record.parse(text)
-            plan = make_plan(request, self.policy, self._state(request.debtor_id), record.when,
-                             self.hasher) if record.status == "a" else None
+        for debtor_id, request_id, request, text in recorded:
+            record = wire.Record.parse_travelling(text)
+            counted, releasable = record.counted, record.releasable
+            if record.status == "a" and record.key_id != self.hasher.key_id:
+                # counted under another hashing key (or not recorded): plan it again
+                try:
+                    plan = make_plan(request(), self.policy, self._state(debtor_id),
+                                     record.when, self.hasher)
+                except InvalidInput:  # a request this version no longer reads: its record
+                    counted, releasable = (), ()  # stays, its counts cannot be re-made
+                else:
+                    counted = wire.counted_fields(plan)
+                    releasable = wire.releasable_fields(plan)
             calls.append(wire.restore_call(
-                plan, request.debtor_id, request.request_id, record, now=now,
+                counted, releasable, debtor_id, request_id, record, now=now,
                 counters_ttl=self.counters_ttl, decision_seconds=self.ttls.decision_seconds,
                 grace=RESTORE_GRACE))
         answers = await self.store.run(calls)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -30,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import InvalidInput
-from gatekeeper.gate import Gate
+from gatekeeper.gate import Gate, Recorded
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.settings import Settings
 from gatekeeper.timebounds import TimeBounds, admit_event, admit_outcome
@@ -212,7 +213,7 @@ async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats,
         await gate.apply_events(events)
         stats.events += len(events)
     elif kind == "decisions":
-        recorded: list[tuple[ContactRequest, str]] = []
+        recorded: list[Recorded] = []
         for item in run:
             decoded = _decision(item)
             if decoded is None:
@@ -243,18 +244,17 @@ def _at(timestamp_ms: int) -> datetime:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC)
 
 
-def _decision(item: Item) -> tuple[ContactRequest, str] | None:
-    """The request and the record of a contact.decisions message (None when it cannot be
-    read: it is counted as skipped)."""
+def _decision(item: Item) -> Recorded | None:
+    """A contact.decisions message as the gate restores it (None when it cannot be read:
+    it is counted as skipped). The request is parsed only if it must be planned again."""
     try:
         body = orjson.loads(item.value)
-        request = request_from_dict(body["request"])
-        decision = body["decision"]
-        word = decision["decision"]
-        if word not in ("allowed", "blocked"):
+        raw, decision = body["request"], body["decision"]
+        if decision["decision"] not in ("allowed", "blocked"):
             return None
-        record = item.record or _record_from(decision, request)
-        return request, record
+        record = item.record or _record_from(decision, request_from_dict(raw))
+        return (str(decision["debtor_id"]), str(decision["request_id"]),
+                partial(request_from_dict, raw), record)
     except (orjson.JSONDecodeError, InvalidInput, KeyError, TypeError, ValueError):
         return None
 

@@ -91,9 +91,12 @@ async def test_many_gates_on_one_debtor_allow_exactly_the_limit(backend: Backend
 async def test_a_replay_gets_the_same_decision_and_counts_once(backend: Backend,
                                                               tmp_path: Path) -> None:
     g = await gate(backend, tmp_path, 2)
-    first = await g.decide_recorded([req(1)], NOON)
-    again = await g.decide_recorded([req(1)], datetime(2026, 3, 2, 18, 0, tzinfo=UTC))
-    assert first == again  # the decision and the record that travels with it
+    ((first, record),) = await g.decide_recorded([req(1)], NOON)
+    ((again, replayed),) = await g.decide_recorded([req(1)],
+                                                   datetime(2026, 3, 2, 18, 0, tzinfo=UTC))
+    assert first == again  # the decision, and the record's words (a replay does not carry
+    assert record is not None and replayed is not None  # the counted fields: a rebuild plans
+    assert record.split(" ")[:6] == replayed.split(" ")  # it again if it is all there is)
     assert list((await counters(backend)).values()) == ["1"]
     (reused,) = await g.decide([req(1, destination="+12125550199")], NOON)
     assert isinstance(reused, InvalidInput) and reused.field == "request_id"
@@ -155,8 +158,8 @@ async def test_a_restored_decision_counts_once(backend: Backend, tmp_path: Path)
     await backend.flush()
     g.store = await backend.store()  # a new, empty, trusted copy: the rebuild's
     now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
-    assert await g.restore([(req(1), record), (req(1), record)], now) == {
-        "restored": 1, "duplicates": 1}
+    recorded = ("hot", "r-1", lambda: req(1), record)
+    assert await g.restore([recorded, recorded], now) == {"restored": 1, "duplicates": 1}
     assert list((await counters(backend)).values()) == ["1"]
     (again,) = await g.decide([req(1)], NOON)  # the replay finds its first decision
     (blocked,) = await g.decide([req(2)], NOON)  # and the count binds
@@ -187,3 +190,18 @@ async def test_events_at_the_same_millisecond_give_one_outcome_in_any_order(
     await g.apply_events([event("cease", at, "b"), event("cease_lifted", at, "a")])
     assert first == (await backend.hash(state_key("hot")))["f:cease"]
     assert first.endswith("|1")
+
+
+async def test_a_decision_counted_under_another_hashing_key_is_planned_again(
+        backend: Backend, tmp_path: Path) -> None:
+    """After a change of hashing key the recorded fields name nothing: the rebuild plans the
+    request again and counts the fields the new key makes."""
+    g = await gate(backend, tmp_path, 1)
+    ((_, record),) = await g.decide_recorded([req(1)], NOON)
+    assert record is not None and len(record.split(" ")) == 9  # it carries what it counted
+    await backend.flush()
+    rotated = Gate(g.policy, await backend.store(), Hasher(b"another key"))
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    await rotated.restore([("hot", "r-1", lambda: req(1), record)], now)
+    (blocked,) = await rotated.decide([req(2)], NOON)  # the count binds under the new key
+    assert blocked["decision"] == "blocked"  # type: ignore[index]

@@ -17,8 +17,6 @@ the record, and writes the meta hash last. A lock keeps two rebuilders apart.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -27,14 +25,10 @@ from typing import Any
 
 from gatekeeper.counters.contract import StoreContract as Store
 from gatekeeper.counters.keys import LOCK_KEY, SLOTS, marker_key
+from gatekeeper.counters.keys import key_id as key_id  # (re-exported: the id in the meta hash)
 from gatekeeper.errors import StoreUnavailable
 
 LOCK_SECONDS = 30
-
-
-def key_id(hashing_key: bytes) -> str:
-    """A short, non-secret id of the hashing key (stored in the meta hash)."""
-    return hmac.new(hashing_key, b"gatekeeper hashing key id", hashlib.sha256).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)

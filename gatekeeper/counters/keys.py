@@ -50,11 +50,18 @@ def rule_code(rule_name: str) -> str:
     return hashlib.sha1(rule_name.encode()).hexdigest()[:6]
 
 
+def key_id(hashing_key: bytes) -> str:
+    """A short, non-secret id of a hashing key: the names it made carry it (the meta hash,
+    the counted fields recorded with a decision), so a change of key is noticed."""
+    return hmac.new(hashing_key, b"gatekeeper hashing key id", hashlib.sha256).hexdigest()[:12]
+
+
 class Hasher:
     """Keyed hashes of personal data (phone numbers, addresses) for keys and logs."""
 
     def __init__(self, key: bytes):
         self._key = key
+        self.key_id = key_id(key)
         self._destinations = lru_cache(maxsize=262144)(self._destination)
         self._values = lru_cache(maxsize=262144)(self._value)
 

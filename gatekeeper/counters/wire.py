@@ -14,12 +14,16 @@ under ``r<generation>:<request tag>``:
     release  field,field,.. | -         counted fields an outcome may release
     outcome  outcome | -                set once by settle.lua
 
-The first six travel with the decision on ``contact.decisions`` (header ``gk-record``); a
-rebuild puts them back, with the release words made again from the plan.
+The first six travel with the decision on ``contact.decisions`` (header ``gk-record``), and
+after them, for an allowed one, what it counted: the hashing key's id, the fields counted and
+the fields an outcome may release (``-`` when none). A rebuild puts the record back and counts
+those fields again; when the hashing key has changed since, it plans the request again
+instead (the fields' names change with the key).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -50,14 +54,28 @@ class Record:
     counts: tuple[int, ...] | None  # None: not known (a record made without them)
     last: str | None  # epoch seconds, as stored
     rules: tuple[str, ...]  # rule codes
+    key_id: str | None = None  # travelling only: the hashing key the fields below were made with
+    counted: tuple[str, ...] = ()  # travelling only: the fields an allowed one counted
+    releasable: tuple[str, ...] = ()  # travelling only: those an outcome may release
 
     @classmethod
     def parse(cls, text: str) -> Record:
+        """The first six words of a stored or travelling record."""
         status, when, content, counts, last, rules = text.split(" ")[:6]
         return cls(status, when, content,
                    tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
                    last if last != "-" else None,
                    tuple(rules.split(",")) if rules != "-" else ())
+
+    @classmethod
+    def parse_travelling(cls, text: str) -> Record:
+        """A ``gk-record`` header: six words, and the counted fields when it carries them."""
+        record = cls.parse(text)
+        words = text.split(" ")
+        if len(words) < 9:
+            return record
+        return dataclasses.replace(record, key_id=words[6], counted=_fields(words[7]),
+                                   releasable=_fields(words[8]))
 
     @property
     def decision(self) -> str:
@@ -75,10 +93,18 @@ class Record:
                                  milliseconds=int(fraction.ljust(3, "0")[:3]))
 
     def words(self) -> str:
-        """The six words that travel with the decision."""
+        """The words that travel with the decision (six, and the counted fields when known)."""
         counts = ",".join(str(c) for c in self.counts) if self.counts is not None else "-"
-        return " ".join((self.status, self.time, self.content_hash, counts or "-",
-                         self.last or "-", ",".join(self.rules) or "-"))
+        six = " ".join((self.status, self.time, self.content_hash, counts or "-",
+                        self.last or "-", ",".join(self.rules) or "-"))
+        if self.key_id is None:
+            return six
+        return " ".join((six, self.key_id, ",".join(self.counted) or "-",
+                         ",".join(self.releasable) or "-"))
+
+
+def _fields(word: str) -> tuple[str, ...]:
+    return tuple(word.split(",")) if word != "-" else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +196,7 @@ def decide_call(plan: Plan, content_hash: str, *, counters_ttl: int,
     return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)], args)
 
 
-def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any]
+def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any], key_id: str
                   ) -> Counted | Replayed | Stale:
     kind = answer[0]
     if kind == "stale":
@@ -179,10 +205,23 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any]
         return Replayed(Record.parse(answer[1]))
     last = str(answer[1]) if answer[1] else None
     counts = split_counts(plan, answer[2:])
-    record = Record("a" if kind == "allowed" else "b", f"{plan.now.timestamp():.3f}",
+    allowed = kind == "allowed"
+    record = Record("a" if allowed else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
-                    last, tuple(rule_code(r.rule) for r in plan.blocking))
+                    last, tuple(rule_code(r.rule) for r in plan.blocking), key_id,
+                    counted_fields(plan) if allowed else (),
+                    releasable_fields(plan) if allowed else ())
     return Counted(str(kind), record.last_contact, counts, record.words())
+
+
+def counted_fields(plan: Plan) -> tuple[str, ...]:
+    """What decide.lua counts when it allows the plan's request."""
+    return tuple(check.increment for check in plan.checks)
+
+
+def releasable_fields(plan: Plan) -> tuple[str, ...]:
+    """What an outcome may release of those (rules settled by outcomes)."""
+    return tuple(check.increment for check in plan.checks if check.rule.params.get("counts"))
 
 
 def split_counts(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
@@ -213,18 +252,19 @@ def stale_fields(increment: str, period: str, window_days: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- restore.lua
-def restore_call(plan: Plan | None, debtor_id: str, request_id: str, record: Record, *,
-                 now: datetime, counters_ttl: int, decision_seconds: int, grace: int) -> Call:
-    """Put a recorded decision back: ``plan`` (at the recorded time) says what an allowed
-    one counted; a blocked one needs none. A record too old to keep lives ``grace`` seconds
-    (outcomes replayed in the same rebuild settle it)."""
-    allowed = record.status == "a" and plan is not None
-    counted = [check.increment for check in plan.checks] if allowed and plan else []
-    releasable = [check.increment for check in plan.checks
-                  if check.rule.params.get("counts")] if allowed and plan else []
+def restore_call(counted: Sequence[str], releasable: Sequence[str], debtor_id: str,
+                 request_id: str, record: Record, *, now: datetime, counters_ttl: int,
+                 decision_seconds: int, grace: int) -> Call:
+    """Put a recorded decision back: an allowed one counts ``counted`` again (as recorded,
+    or as its plan at the recorded time says); a blocked one counts nothing. A record too old
+    to keep lives ``grace`` seconds (outcomes replayed in the same rebuild settle it)."""
+    allowed = record.status == "a"
+    counted = list(counted) if allowed else []
+    releasable = list(releasable) if allowed else []
     gen = generation(record.when, decision_seconds)
     record_ttl = (gen + 2) * decision_seconds - int(now.timestamp())
-    stored = " ".join((record.words(), ",".join(releasable) or "-", "-"))
+    six = dataclasses.replace(record, key_id=None).words()
+    stored = " ".join((six, ",".join(releasable) or "-", "-"))
     return Call("restore", [counters_key(debtor_id)], [
         gen, request_tag(request_id), stored, 1 if allowed else 0, record.time, counters_ttl,
         record_ttl if record_ttl > 0 else grace, len(counted), *counted])
