@@ -38,8 +38,11 @@ from gatekeeper import restore  # noqa: E402
 from gatekeeper.brokers import bootstrap  # noqa: E402
 from gatekeeper.counters.keys import Hasher  # noqa: E402
 from gatekeeper.counters.store import Store  # noqa: E402
+from gatekeeper.counters.wire import counted_fields, releasable_fields  # noqa: E402
 from gatekeeper.gate import Gate, content_hash  # noqa: E402
 from gatekeeper.memory import Keeper  # noqa: E402
+from gatekeeper.model import DebtorState  # noqa: E402
+from gatekeeper.plan import make_plan  # noqa: E402
 from gatekeeper.policy import load_policy  # noqa: E402
 from gatekeeper.settings import Settings  # noqa: E402
 from gatekeeper.topics import ensure_topics  # noqa: E402
@@ -49,6 +52,7 @@ ZONES = [("US-NY", "America/New_York", "+1212"), ("GB", "Europe/London", "+44207
          ("DE", "Europe/Berlin", "+4930"), ("IN", "Asia/Kolkata", "+9111"),
          ("JP", "Asia/Tokyo", "+813")]
 CHANNELS = ["call", "call", "call", "sms", "email", "letter"]
+EMPTY = DebtorState()
 
 
 def _stamp(when: datetime) -> str:
@@ -64,6 +68,8 @@ async def write_record(settings: Settings, debtors: int, decisions: int, seed: i
                        ) -> dict[str, int]:
     rng = random.Random(seed)
     now = datetime.now(UTC)
+    policy = load_policy(settings.policy)
+    hasher = Hasher(settings.hashing_key)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap(settings.broker), acks=1,
                                 linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
@@ -101,15 +107,23 @@ async def write_record(settings: Settings, debtors: int, decisions: int, seed: i
                 f"{debtor_id.lower()}@example.com" if channel == "email" else f"addr-{i}")
             request = {"request_id": f"r-{n}", "debtor_id": debtor_id, "channel": channel,
                        "destination": destination, "requested_at": _stamp(at),
-                       "debt_id": f"{debtor_id}-1"}
+                       "debt_id": f"{debtor_id}-1",
+                       "debtor": {"region": ZONES[i % len(ZONES)][0], "timezone": zone}}
             allowed = rng.random() < 2 / 3
             evaluated = _stamp(at)
             decision = {"decision_id": f"x{n}", "request_id": request["request_id"],
                         "debtor_id": debtor_id, "decision": "allowed" if allowed else "blocked",
                         "reasons": [], "retry_at": None, "policy": "bench",
                         "evaluated_at": evaluated, "shadow": []}
+            parsed = request_from_dict(request)
+            counted: tuple[str, ...] = ()
+            releasable: tuple[str, ...] = ()
+            if allowed:  # what the worker records with an allowed decision: its counted fields
+                plan = make_plan(parsed, policy, EMPTY, at, hasher)
+                counted, releasable = counted_fields(plan), releasable_fields(plan)
             record = " ".join(("a" if allowed else "b", f"{at.timestamp():.3f}",
-                               content_hash(request_from_dict(request)), "-", "-", "-"))
+                               content_hash(parsed), "-", "-", "-", hasher.key_id,
+                               ",".join(counted) or "-", ",".join(releasable) or "-"))
             value = orjson.dumps({"request": request, "decision": decision, "via": "stream"})
             await send("decisions", debtor_id, value, at, [("gk-record", record.encode())])
             if allowed and channel == "call" and n % 4 == 0:

@@ -160,6 +160,12 @@ class Gate:
                                   citation=rule.citation if rule else None))
         return tuple(reasons)
 
+    def must_plan(self, record: str) -> bool:
+        """Must a recorded decision be planned again to be restored? (an allowed one whose
+        counted fields were made with another hashing key, or were not recorded)"""
+        parsed = wire.Record.parse_travelling(record)
+        return parsed.status == "a" and parsed.key_id != self.hasher.key_id
+
     async def restore(self, recorded: Sequence[Recorded], now: datetime) -> dict[str, int]:
         """Put recorded decisions back while the store is rebuilt: each record, and, for an
         allowed one, its counts (once, even if Kafka holds it twice): the fields it recorded,
@@ -170,7 +176,7 @@ class Gate:
         for debtor_id, request_id, request, text in recorded:
             record = wire.Record.parse_travelling(text)
             counted, releasable = record.counted, record.releasable
-            if record.status == "a" and record.key_id != self.hasher.key_id:
+            if self.must_plan(text):
                 # counted under another hashing key (or not recorded): plan it again
                 try:
                     plan = make_plan(request(), self.policy, self._state(debtor_id),

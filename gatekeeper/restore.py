@@ -106,7 +106,7 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
             stats.partitions += len(group)
             batches = _Batches(gate, now, stats, TimeBounds.from_settings(settings))
             for _, _, item in items:
-                await batches.add(item, item.key)
+                await batches.add(item)
                 if time.monotonic() - last_report > 2.0:
                     last_report = time.monotonic()
                     progress(_progress(stats, index, len(groups), started))
@@ -167,77 +167,84 @@ async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
 
 
 class _Batches:
-    """Pending runs of each kind, applied in big pipelined steps while keeping the order that
-    matters: a debtor's events before its later decisions are planned (and not after), and a
-    decision before the outcomes that settle it. Counts and last-writer-wins state commute."""
+    """Pending runs of each kind, applied in big pipelined steps while keeping the orders
+    that matter, and only those (counts and last-writer-wins state commute):
+
+    * a decision that must be planned again (counted under another hashing key) sees its
+      debtor's events up to its time, and none after;
+    * a decision's record exists before the outcomes that settle it (outcomes are applied
+      only by ``flush_all``, after the decisions).
+    """
 
     def __init__(self, gate: Gate, now: datetime, stats: Stats, bounds: TimeBounds):
         self.gate, self.now, self.stats, self.bounds = gate, now, stats, bounds
-        self.pending: list[list[Item]] = [[], [], []]
-        self.debtors: list[set[bytes]] = [set(), set(), set()]
+        self.events: list[DebtorEvent] = []
+        self.decisions: list[Recorded] = []
+        self.outcomes: list[tuple[int, ContactOutcome]] = []
+        self.event_debtors: set[str] = set()
+        self.planned_debtors: set[str] = set()  # debtors of pending decisions to plan again
 
-    async def add(self, item: Item, debtor: bytes) -> None:
-        events, decisions, outcomes = range(3)
-        if item.order in (events, outcomes) and debtor in self.debtors[decisions]:
-            await self.flush(decisions)
-        elif item.order == decisions and debtor in self.debtors[events]:
-            await self.flush(events)
-        self.pending[item.order].append(item)
-        self.debtors[item.order].add(debtor)
-        if len(self.pending[item.order]) >= CHUNK:
+    async def add(self, item: Item) -> None:
+        stats, at = self.stats, _at(item.timestamp)
+        try:
+            if item.order == 0:
+                event = admit_event(parse_event(item.value), at, self.bounds)
+                if event.debtor_id in self.planned_debtors:
+                    await self.flush_decisions()
+                self.events.append(event)
+                self.event_debtors.add(event.debtor_id)
+            elif item.order == 1:
+                recorded = _decision(item)
+                if recorded is None:
+                    stats.skipped += 1
+                    return
+                debtor_id, _, _, text = recorded
+                if self.gate.must_plan(text):
+                    if debtor_id in self.event_debtors:
+                        await self.flush_events()
+                    self.planned_debtors.add(debtor_id)
+                self.decisions.append(recorded)
+            else:
+                outcome = admit_outcome(parse_outcome(item.value), at, self.bounds)
+                self.outcomes.append((item.timestamp, outcome))  # after its decision: outcomes
+                # are only ever applied by flush_all, after the decisions pending with them
+        except InvalidInput:  # dead-lettered live: left out again
+            stats.skipped += 1
+            return
+        if max(len(self.events), len(self.decisions), len(self.outcomes)) >= CHUNK:
             await self.flush_all()
 
-    async def flush(self, order: int) -> None:
-        run, self.pending[order], self.debtors[order] = self.pending[order], [], set()
-        if run:
-            await _apply_run(self.gate, run, self.now, self.stats, self.bounds)
+    async def flush_events(self) -> None:
+        events, self.events, self.event_debtors = self.events, [], set()
+        if events:
+            await self.gate.apply_events(events)
+            self.stats.events += len(events)
+
+    async def flush_decisions(self) -> None:
+        recorded, self.decisions = self.decisions, []
+        self.planned_debtors = set()
+        if recorded:
+            counts = await self.gate.restore(recorded, self.now)
+            self.stats.decisions += len(recorded)
+            self.stats.restored += counts["restored"]
+            self.stats.duplicates += counts["duplicates"]
+
+    async def flush_outcomes(self) -> None:
+        """Settled in the generation of the time they were applied live."""
+        outcomes, self.outcomes = self.outcomes, []
+        ttl = self.gate.ttls.decision_seconds
+        by_generation: dict[int, tuple[int, list[ContactOutcome]]] = {}
+        for timestamp, outcome in outcomes:
+            by_generation.setdefault(timestamp // 1000 // ttl, (timestamp, []))[1].append(
+                outcome)
+        for first, group in by_generation.values():
+            await self.gate.apply_outcomes(group, _at(first))
+            self.stats.outcomes += len(group)
 
     async def flush_all(self) -> None:
-        for order in range(3):
-            await self.flush(order)
-
-
-async def _apply_run(gate: Gate, run: list[Item], now: datetime, stats: Stats,
-                     bounds: TimeBounds) -> None:
-    """Apply one run of one kind; events and outcomes pass the time check the live agents
-    made, with their broker timestamp as the clock (so the same ones are left out)."""
-    kind = KINDS[run[0].order]
-    if kind == "events":
-        events: list[DebtorEvent] = []
-        for item in run:
-            try:
-                events.append(admit_event(parse_event(item.value), _at(item.timestamp),
-                                          bounds))
-            except InvalidInput:
-                stats.skipped += 1
-        await gate.apply_events(events)
-        stats.events += len(events)
-    elif kind == "decisions":
-        recorded: list[Recorded] = []
-        for item in run:
-            decoded = _decision(item)
-            if decoded is None:
-                stats.skipped += 1
-            else:
-                recorded.append(decoded)
-        counts = await gate.restore(recorded, now)
-        stats.decisions += len(recorded)
-        stats.restored += counts["restored"]
-        stats.duplicates += counts["duplicates"]
-    else:
-        by_generation: dict[int, tuple[int, list[ContactOutcome]]] = {}
-        for item in run:  # settled in the generation of the time they were applied live
-            try:
-                outcome = admit_outcome(parse_outcome(item.value), _at(item.timestamp),
-                                        bounds)
-            except InvalidInput:
-                stats.skipped += 1
-                continue
-            generation = item.timestamp // 1000 // gate.ttls.decision_seconds
-            by_generation.setdefault(generation, (item.timestamp, []))[1].append(outcome)
-        for first, outcomes in by_generation.values():
-            await gate.apply_outcomes(outcomes, _at(first))
-            stats.outcomes += len(outcomes)
+        await self.flush_events()
+        await self.flush_decisions()
+        await self.flush_outcomes()
 
 
 def _at(timestamp_ms: int) -> datetime:
