@@ -9,44 +9,20 @@ import orjson
 
 from gatekeeper.counters.keys import counters_key, state_key
 from gatekeeper.counters.store import Store
+from gatekeeper.debtor_view import describe_debtor, render_text
+from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
-from gatekeeper.state import state_from_hash
-from gatekeeper.timeutil import format_utc, from_epoch
 
 
 async def show_debtor(settings: Settings, debtor_id: str) -> str:
+    policy = load_policy(settings.policy)  # names the rules behind the counters
     store = Store.from_url(settings.redis)
     try:
         state_fields, counters = await store.read([("HGETALL", state_key(debtor_id)),
                                                    ("HGETALL", counters_key(debtor_id))])
     finally:
         await store.close()
-    state = state_from_hash(state_fields)
-    profile = state.profile
-    lines = [f"debtor {debtor_id}  (state version {state.version})",
-             f"  region {profile.region or '-'}  timezone {profile.timezone or '-'}  "
-             f"days past due {profile.days_past_due if profile.days_past_due is not None else '-'}"
-             f"  hardship {'yes' if profile.hardship else 'no'}",
-             f"  status: {', '.join(sorted(state.flags)) or 'none'}",
-             f"  opt-outs: {', '.join(sorted(state.opt_outs)) or 'none'}"]
-    for debt, seconds in state.conversations:
-        lines.append(f"  conversation about {debt}: {format_utc(from_epoch(seconds))}")
-    for scope, seconds in state.consents:
-        lines.append(f"  consent {scope} until {format_utc(from_epoch(seconds))}")
-    if state.inconvenient:
-        lines.append("  inconvenient: " + ", ".join(f"{w.start}-{w.end}" for w in
-                                                     state.inconvenient))
-    lines.append("  counters (rule|scope|period = count):" if counters else "  counters: none")
-    records = 0
-    for name in sorted(counters):
-        if name == "last":
-            lines.append(f"    last contact = {format_utc(from_epoch(float(counters[name])))}")
-        elif "|" in name:
-            lines.append(f"    {name} = {counters[name]}")
-        elif name.startswith("r"):
-            records += 1
-    lines.append(f"  decisions on record (for replays and outcomes): {records}")
-    return "\n".join(lines)
+    return render_text(describe_debtor(debtor_id, state_fields, counters, policy))
 
 
 def review_row(value: bytes) -> str:
