@@ -19,7 +19,6 @@ Their counts are in Redis; they would be missing only from a later rebuild.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -116,13 +115,26 @@ class AuditSink:
         self._wake.set()
         return entry
 
-    async def wait_delivered(self, entry: Entry) -> bool:
-        """Wait for the entry's acknowledgement while Kafka answers (up to ``ack_wait``);
-        True when it is on Kafka."""
-        if not entry.delivered.done() and self.healthy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(entry.delivered), self.ack_wait)
-        return entry.delivered.done()
+    def settled(self, entries: list[Entry]) -> asyncio.Future[None]:
+        """Done when the entries (of one batch) are on Kafka, or, while Kafka does not
+        answer, at once or after ``ack_wait``: what a batch's checks wait for before they
+        are answered. Entries are acknowledged in order, so the last one's ack is all of
+        theirs; one timer per batch, not per check."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        last = entries[-1].delivered if entries else None
+        if last is None or last.done() or not self.healthy:
+            done.set_result(None)
+            return done
+
+        def settle(*_: object) -> None:
+            timer.cancel()
+            if not done.done():
+                done.set_result(None)
+
+        timer = loop.call_later(self.ack_wait, settle)
+        last.add_done_callback(settle)
+        return done
 
     def held_decision(self, request_id: str) -> dict[str, Any] | None:
         """A decision whose record is still held here (not yet on Kafka)."""

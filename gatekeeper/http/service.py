@@ -68,7 +68,7 @@ class Unavailable(GatekeeperError):
 @dataclass(frozen=True, slots=True)
 class Checked:
     decision: dict[str, Any] | InvalidInput
-    entry: Entry | None
+    settled: asyncio.Future[None] | None  # the audit record is on Kafka (or Kafka is away)
 
 
 class Service:
@@ -176,8 +176,8 @@ class Service:
             checked = await self.checks.submit((request, source, reservation))
         finally:
             self.sink.release(reservation)  # a no-op once the entry took it
-        if checked.entry is not None:
-            await self.sink.wait_delivered(checked.entry)
+        if checked.settled is not None:
+            await asyncio.shield(checked.settled)  # shared by the batch: never cancelled
         return checked
 
     async def dry_run(self, request: ContactRequest) -> dict[str, Any] | InvalidInput:
@@ -190,19 +190,21 @@ class Service:
         await self._on_store(self._catch_up())
         requests = [request for request, _, _ in items]
         results = await self._on_store(self.gate.decide_recorded(requests, datetime.now(UTC)))
-        out = []
+        entries: list[Entry | None] = []
         for (request, source, reservation), (decision, stored) in zip(items, results,
                                                                       strict=True):
             if isinstance(decision, InvalidInput):
-                out.append(Checked(decision, None))
+                entries.append(None)
                 continue
             outputs: list[Outgoing] = [routing.record(HTTP, request.raw, decision, stored,
                                                       via="http", source=source)]
             if decision["decision"] != "allowed":
                 outputs.append(routing.review(HTTP, request.raw, decision))
-            out.append(Checked(decision, self.sink.put(reservation, outputs, decision)))
+            entries.append(self.sink.put(reservation, outputs, decision))
             metrics.count_decision(decision, request.channel)
-        return out
+        settled = self.sink.settled([e for e in entries if e is not None])
+        return [Checked(decision, None if entry is None else settled)
+                for (decision, _), entry in zip(results, entries, strict=True)]
 
     async def _preview(self, requests: Sequence[ContactRequest]
                        ) -> list[dict[str, Any] | InvalidInput]:
