@@ -64,6 +64,7 @@ class DecisionLookup:
             if not partitions:
                 return None
             consumer.assign(partitions)
+            consumer.pause(*partitions)  # no fetch in flight ahead of the offset requests
             starts = await consumer.offsets_for_times({tp: at_ms - BEFORE_MS
                                                        for tp in partitions})
             ends = await consumer.end_offsets(partitions)
@@ -73,7 +74,11 @@ class DecisionLookup:
                 if start is not None and start.offset < ends[tp]:
                     consumer.seek(tp, start.offset)
                     left.add(tp)
-            return await self._scan(consumer, left, ends, request_id, debtor_id, at_ms)
+            consumer.resume(*left)
+            try:
+                return await self._scan(consumer, left, ends, request_id, debtor_id, at_ms)
+            finally:
+                consumer.pause(*partitions)
 
     async def _scan(self, consumer: AIOKafkaConsumer, left: set[TopicPartition],
                     ends: dict[TopicPartition, int], request_id: str, debtor_id: str,
@@ -102,7 +107,7 @@ class DecisionLookup:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker),
                                         group_id=None, enable_auto_commit=False,
-                                        request_timeout_ms=10_000)
+                                        request_timeout_ms=10_000, fetch_max_wait_ms=20)
             await consumer.start()
             self._consumer = consumer
         return self._consumer
