@@ -11,8 +11,9 @@ not trusted (lost, being rebuilt, not yet verified) or Redis does not answer, ch
 
 Kafka away: checks go on deciding, from the debtor states applied so far (the catch-up runs
 before every batch and every half second besides, so what it can miss is an event
-acknowledged in the instant before Kafka stopped answering), and their audit entries are
-held until Kafka is back, up to the buffer's capacity; then checks get 503.
+acknowledged in the instant before Kafka stopped answering, or in the second or so before
+the follower finds it answering again), and their audit entries are held until Kafka is
+back, up to the buffer's capacity; then checks get 503.
 """
 
 from __future__ import annotations
