@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from gatekeeper.errors import GatekeeperError
 from gatekeeper.http.app import build_app
 from gatekeeper.http.auth import KeyCheck, KeyFile
 from gatekeeper.http.service import Service
@@ -22,10 +23,18 @@ log = logging.getLogger("gatekeeper.http")
 LISTENING = "gatekeeper serve: listening on"
 
 
+class StartError(GatekeeperError):
+    """gatekeeper serve cannot start (a service it needs does not answer)."""
+
+
 async def serve(settings: Settings, http: HttpSettings) -> None:
     core = build_core(settings)  # a bad policy fails here, before anything starts
     host, port = http.address()
-    await ensure_topics(settings)
+    try:
+        await ensure_topics(settings)
+    except Exception as exc:  # noqa: BLE001 - said in one line, not a traceback
+        raise StartError(f"Kafka at {settings.broker} does not answer ({type(exc).__name__}: "
+                         f"{exc}); gatekeeper serve needs it to start") from None
     await check_retention(settings, needed_days(core.policy.max_window_days,
                                                 settings.decision_ttl_days))
     keys = KeyCheck(KeyFile(http.api_keys_dir))

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gatekeeper.counters.keys import counters_key, state_key
+from gatekeeper.debtor_view import describe_debtor
 from gatekeeper.errors import GatekeeperError, InvalidInput, StoreLost, StoreUnavailable
 from gatekeeper.http import metrics
 from gatekeeper.http.audit import AuditSink, Entry, KafkaUnavailable, Reservation
@@ -298,9 +300,6 @@ class Service:
         return found
 
     async def debtor(self, debtor_id: str) -> dict[str, Any]:
-        from gatekeeper.counters.keys import counters_key, state_key
-        from gatekeeper.debtor_view import describe_debtor
-
         self._usable()
         state, counters = await self._on_store(self.core.store.read(
             [("HGETALL", state_key(debtor_id)), ("HGETALL", counters_key(debtor_id))]))
