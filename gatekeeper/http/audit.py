@@ -78,7 +78,8 @@ class AuditSink:
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap(self.broker), acks="all", enable_idempotence=True,
-            linger_ms=1, max_batch_size=256 * 1024, request_timeout_ms=10_000)
+            linger_ms=0,  # a batch's records are all appended before the sender runs
+            max_batch_size=256 * 1024, request_timeout_ms=10_000)
         await self.producer.start()
         self._task = asyncio.create_task(self._run())
 
