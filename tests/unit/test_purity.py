@@ -9,7 +9,7 @@ from pathlib import Path
 
 PURE = ["gatekeeper.model", "gatekeeper.validate", "gatekeeper.policy", "gatekeeper.localtime",
         "gatekeeper.plan", "gatekeeper.verdict", "gatekeeper.state", "gatekeeper.counters.keys",
-        "gatekeeper.stream.routing", "gatekeeper.signing"]
+        "gatekeeper.stream.routing", "gatekeeper.signing", "gatekeeper.debtor_view"]
 PACKAGE = Path(__file__).resolve().parents[2] / "gatekeeper"
 
 
