@@ -16,6 +16,8 @@
    `--http-latency-seconds`;
    latency = answer time - due time, so queueing in the client counts too: p50/p95/p99.
 
+First, the same clients run against a bare aiohttp server that reads the body and answers a
+constant (`--no-baseline` skips it): what this machine's HTTP stack does without any work.
 The checks come from `benchmarks/mix.py` (the stream benchmark's mix: skewed debtors in 16
 zones, 2 % malformed bodies that get 422, 1 % re-sends that get their recorded decision).
 The client runs in this process, the server in its own; both CPU times are reported.
@@ -65,6 +67,19 @@ def stack_env() -> dict[str, str]:
     return env
 
 
+BARE = """
+import sys
+from aiohttp import web
+async def check(request):
+    await request.read()
+    return web.Response(body=b'{"decision": "allowed"}', content_type="application/json")
+app = web.Application()
+app.router.add_post("/v1/check", check)
+app.router.add_get("/readyz", lambda request: check(request))
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -84,14 +99,15 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, *, bare: bool = False):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gatekeeper", "serve", "--bind", f"127.0.0.1:{self.port}"],
-            env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        command = [sys.executable, "-c", BARE, str(self.port)] if bare else [
+            sys.executable, "-m", "gatekeeper", "serve", "--bind", f"127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(command, env={**os.environ, **env},
+                                        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)
 
     async def ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -219,6 +235,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = [mix.message()[1] for _ in range(total)]
     print(f"http bench: {len(bodies):,} checks generated over {args.debtors:,} debtors",
           file=sys.stderr)
+    baseline = None
+    if args.baseline:  # the same clients against an aiohttp server that only answers
+        bare = Server({}, logs / "http-bare.log", bare=True)
+        try:
+            await bare.ready()
+            baseline = await saturate(bare.url, key, bodies, args.clients, args.seconds)
+        finally:
+            bare.stop()
+        print(f"http bench: bare aiohttp {baseline['checks_per_second']:,} answers/s",
+              file=sys.stderr)
     server = Server(server_env, logs / "http-serve.log")
     try:
         await server.ready()
@@ -239,7 +265,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await topics_cleanup(env, run_id)
     return {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "commit": git_commit(), "saturation": saturation, "latency": latency}
+            "load_average": os.getloadavg(), "commit": git_commit(),
+            "saturation": saturation, "latency": latency, "bare_aiohttp": baseline}
 
 
 async def topics_cleanup(env: dict[str, str], prefix: str) -> None:
@@ -277,6 +304,12 @@ def table(result: dict[str, Any]) -> str:
              f"p95 {lat['latency_ms']['p95']} ms  p99 {lat['latency_ms']['p99']} ms  "
              f"max {lat['latency_ms']['max']} ms",
              f"  statuses: saturation {s['statuses']}, latency {lat['statuses']}"]
+    if result["bare_aiohttp"]:
+        bare = result["bare_aiohttp"]["checks_per_second"]
+        lines.append(f"  the same clients against a bare aiohttp server: {bare:,} answers/s "
+                     f"(gatekeeper serve = {s['checks_per_second'] / bare:.0%} of it)")
+    lines.append("  load average at the end (other processes): "
+                 + " ".join(f"{x:.1f}" for x in result["load_average"]))
     return "\n".join(lines)
 
 
@@ -294,6 +327,8 @@ def main() -> int:
     parser.add_argument("--debtors", type=int, default=100_000)
     parser.add_argument("--http-redis-db", dest="redis_db", type=int, default=11)
     parser.add_argument("--http-out", dest="out", type=Path)
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false",
+                        help="skip the bare aiohttp server run")
     parser.add_argument("--phases", help="(benchmarks/run) run only when it names http")
     args, _unknown = parser.parse_known_args()  # benchmarks/run passes the stream's too
     if args.phases is not None and "http" not in args.phases.split(","):
