@@ -240,7 +240,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bare = Server({}, logs / "http-bare.log", bare=True)
         try:
             await bare.ready()
+            cpu0 = cpu_seconds(bare.process.pid)
             baseline = await saturate(bare.url, key, bodies, args.clients, args.seconds)
+            baseline["server_cpu_cores"] = round(
+                (cpu_seconds(bare.process.pid) - cpu0) / baseline["seconds"], 2)
         finally:
             bare.stop()
         print(f"http bench: bare aiohttp {baseline['checks_per_second']:,} answers/s",
@@ -250,8 +253,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await server.ready()
         cpu0 = cpu_seconds(server.process.pid)
         saturation = await saturate(server.url, key, bodies, args.clients, args.seconds)
-        saturation["server_cpu_cores"] = round(
-            (cpu_seconds(server.process.pid) - cpu0) / saturation["seconds"], 2)
+        cpu = cpu_seconds(server.process.pid) - cpu0
+        saturation["server_cpu_cores"] = round(cpu / saturation["seconds"], 2)
+        saturation["server_cpu_ms_per_check"] = round(cpu / saturation["checks"] * 1000, 3)
         metrics = await scrape(server.url)
         batches = metrics.get("gatekeeper_http_batch_size_count", 0)
         saturation["mean_batch"] = round(
@@ -304,10 +308,15 @@ def table(result: dict[str, Any]) -> str:
              f"p95 {lat['latency_ms']['p95']} ms  p99 {lat['latency_ms']['p99']} ms  "
              f"max {lat['latency_ms']['max']} ms",
              f"  statuses: saturation {s['statuses']}, latency {lat['statuses']}"]
+    lines.append(f"  server CPU per check: {s['server_cpu_ms_per_check']} ms "
+                 f"(= {1000 / s['server_cpu_ms_per_check']:,.0f} checks/s on a core of its own)")
     if result["bare_aiohttp"]:
-        bare = result["bare_aiohttp"]["checks_per_second"]
-        lines.append(f"  the same clients against a bare aiohttp server: {bare:,} answers/s "
-                     f"(gatekeeper serve = {s['checks_per_second'] / bare:.0%} of it)")
+        bare = result["bare_aiohttp"]
+        per = bare["server_cpu_cores"] * bare["seconds"] / max(bare["checks"], 1) * 1000
+        lines.append(f"  the same clients against a bare aiohttp server: "
+                     f"{bare['checks_per_second']:,} answers/s, {per:.3f} ms CPU per answer "
+                     f"(gatekeeper serve = {s['checks_per_second'] / bare['checks_per_second']:.0%}"
+                     " of its rate)")
     lines.append("  load average at the end (other processes): "
                  + " ".join(f"{x:.1f}" for x in result["load_average"]))
     return "\n".join(lines)
