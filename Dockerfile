@@ -18,11 +18,13 @@ COPY schemas ./schemas
 COPY policies ./policies
 RUN pip install . && rm -rf /src
 
-RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gatekeeper gatekeeper
+RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gatekeeper gatekeeper \
+ && install -d -o gatekeeper -m 700 /var/lib/gatekeeper/keys   # API keys (a volume in compose)
 USER gatekeeper
 # faust creates "<app_id>-data/" in the working directory: keep it writable.
 WORKDIR /var/lib/gatekeeper
 
-# Prometheus metrics (GATEKEEPER_METRICS_PORT, default 9108)
-EXPOSE 9108
+# Prometheus metrics of the worker (GATEKEEPER_METRICS_PORT, default 9108); the HTTP API of
+# gatekeeper serve (GATEKEEPER_HTTP; the compose file binds it to 0.0.0.0:8080)
+EXPOSE 9108 8080
 CMD ["gatekeeper", "worker"]

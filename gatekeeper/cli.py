@@ -398,5 +398,10 @@ def verify(key_file: Path | None, message_file: Path, request_id: str, decision_
     sys.exit(0 if ok else 1)
 
 
+from gatekeeper.http.cli import apikeys, serve  # noqa: E402 - the HTTP API's commands
+
+main.add_command(serve)
+main.add_command(apikeys)
+
 if __name__ == "__main__":
     main()

@@ -25,12 +25,10 @@ from typing import Any
 
 import faust
 
-from gatekeeper import metrics, restore
-from gatekeeper.counters.keys import Hasher
+from gatekeeper import metrics
 from gatekeeper.counters.store import Store
-from gatekeeper.gate import Gate, Ttls
+from gatekeeper.gate import Gate
 from gatekeeper.memory import Keeper
-from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.process import (
@@ -42,6 +40,7 @@ from gatekeeper.stream.process import (
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Runner
 from gatekeeper.timebounds import TimeBounds
+from gatekeeper.wiring import build_core, require_keys
 
 log = logging.getLogger("gatekeeper.worker")
 
@@ -78,20 +77,11 @@ def faust_app(settings: Settings) -> tuple[faust.App, dict[str, Any]]:
 
 
 def create_app(settings: Settings, *, signing_required: bool = True) -> faust.App:
-    if signing_required and not settings.signing_keys:
-        raise SystemExit("GATEKEEPER_SIGNING_KEY is not set: the worker signs every allowed "
-                         "message and refuses to start without a key")
-    if signing_required and not settings.hash_key:
-        raise SystemExit("GATEKEEPER_HASH_KEY is not set: phone numbers and addresses are "
-                         "stored only as keyed hashes, and the worker refuses to start "
-                         "without a key of its own (it is not the signing key: rotating "
-                         "that must not change a stored name)")
-    policy = load_policy(settings.policy)
+    if signing_required:
+        require_keys(settings, "the worker", signing=True)
+    core = build_core(settings)
+    policy, store, gate, keeper = core.policy, core.store, core.gate, core.keeper
     app, topics = faust_app(settings)
-    store = Store.from_url(settings.redis)
-    gate = Gate(policy, store, Hasher(settings.hashing_key),
-                Ttls(decision_seconds=settings.decision_ttl_days * 86400))
-    keeper = Keeper(store, settings.hashing_key, partial(restore.rebuild, settings, gate))
     signing_key = settings.signing_keys[0] if settings.signing_keys else None
     bounds = TimeBounds.from_settings(settings)
     catchup = EventsCatchUp(settings.broker, settings.topics["events"], settings.app_id,

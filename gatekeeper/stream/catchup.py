@@ -37,13 +37,19 @@ class EventsCatchUp:
         self.applied = 0
 
     async def _start(self) -> AIOKafkaConsumer:
+        # A broker answers one connection's requests in order: while a fetch long-polls
+        # (fetch_max_wait_ms), the end-offsets request of the next batch waits behind it. So
+        # the partitions stay paused (nothing fetched) except while there is something to
+        # read, and a fetch left in flight after reading waits 20 ms at most.
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker), group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=20)
         await consumer.start()
         try:
             partitions = (await partitions_of(self.broker, [self.topic])).get(self.topic, [])
             self._partitions = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(self._partitions)
+            consumer.pause(*self._partitions)
             committed = await self._committed()
             for tp in self._partitions:
                 if tp in committed:  # what the events agent has applied already
@@ -75,6 +81,16 @@ class EventsCatchUp:
             return 0
         ends = await consumer.end_offsets(self._partitions)
         behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}
+        consumer.resume(*behind)
+        try:
+            read = await self._read(consumer, behind, ends, now)
+        finally:
+            consumer.pause(*self._partitions)
+        self.applied += read
+        return read
+
+    async def _read(self, consumer: AIOKafkaConsumer, behind: set[TopicPartition],
+                    ends: dict[TopicPartition, int], now: datetime) -> int:
         read = 0
         while behind:
             batches = await consumer.getmany(*behind, timeout_ms=500, max_records=5000)
@@ -92,7 +108,6 @@ class EventsCatchUp:
             for tp in list(behind):
                 if await consumer.position(tp) >= ends[tp]:
                     behind.discard(tp)
-        self.applied += read
         return read
 
     async def stop(self) -> None:

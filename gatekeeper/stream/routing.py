@@ -56,10 +56,14 @@ def review(message: Incoming, request: dict[str, Any], decision: Decision) -> Ou
 
 
 def record(message: Incoming, request: dict[str, Any], decision: Decision,
-           stored: str | None, via: str = "stream") -> Outgoing:
+           stored: str | None, via: str = "stream", source: str | None = None) -> Outgoing:
     """The audit record on contact.decisions: every decision of every path. ``stored`` is
-    the decision record the store keeps (header ``gk-record``): a rebuild puts it back."""
-    value = orjson.dumps({"request": request, "decision": decision, "via": via})
+    the decision record the store keeps (header ``gk-record``): a rebuild puts it back.
+    ``source``: who asked, when the path knows it (the HTTP API: the API key's name)."""
+    body: dict[str, Any] = {"request": request, "decision": decision, "via": via}
+    if source is not None:
+        body["source"] = source
+    value = orjson.dumps(body)
     headers = (("gk-record", stored.encode()),) if stored else ()
     return Outgoing("decisions", _key(message, decision), value, headers)
 

@@ -12,7 +12,7 @@ PURE = ["gatekeeper.model", "gatekeeper.validate", "gatekeeper.policy", "gatekee
         "gatekeeper.plan", "gatekeeper.verdict", "gatekeeper.state", "gatekeeper.counters.keys",
         "gatekeeper.stream.routing", "gatekeeper.signing", "gatekeeper.timebounds",
         "gatekeeper.counters.wire", "gatekeeper.counters.memory_store", "gatekeeper.stored",
-        "gatekeeper.timeutil"]
+        "gatekeeper.timeutil", "gatekeeper.debtor_view"]
 PACKAGE = Path(__file__).resolve().parents[2] / "gatekeeper"
 
 

@@ -42,3 +42,16 @@ def test_huge_dead_letters_are_cut_so_they_always_fit() -> None:
     body = orjson.loads(out.value)
     assert len(out.value) < MAX_RAW + 1000
     assert body["raw_truncated"] is True and body["raw_bytes"] == 2_000_000
+
+
+def test_records_say_which_path_and_who_asked_and_carry_the_store_record() -> None:
+    message = Incoming(None, b"{}", "http", -1, -1)
+    stream = routing.record(message, {"request_id": "r-1"}, DECISION, "a 1.000 h - - -")
+    http = routing.record(message, {"request_id": "r-1"}, DECISION, "a 1.000 h - - -",
+                          via="http", source="dialer-7")
+    assert orjson.loads(stream.value)["via"] == "stream" and "source" not in orjson.loads(
+        stream.value)
+    body = orjson.loads(http.value)
+    assert body["via"] == "http" and body["source"] == "dialer-7"
+    assert http.kind == "decisions" and http.key == b"d-1"
+    assert dict(http.headers)["gk-record"] == b"a 1.000 h - - -"

@@ -1,0 +1,76 @@
+"""Concurrent checks gathered into one call (one store round trip), one call at a time.
+
+A check submitted while no batch runs waits ``window`` seconds (0: one turn of the event
+loop, so that checks arriving together go together); checks submitted while a batch runs
+wait for it and go in the next one, up to ``max_size`` each. Under load, batches grow by
+themselves to what arrives during one round trip; alone, a check waits for nothing.
+One call at a time also keeps the events catch-up (one Kafka consumer) serial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batcher(Generic[Item, Result]):
+    def __init__(self, run: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], *,
+                 max_size: int = 500, window: float = 0.0):
+        self.run = run
+        self.max_size = max_size
+        self.window = window
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # calls of ``run`` so far
+
+    async def submit(self, item: Item) -> Result:
+        """The item's result, from the batch it went in (or that batch's exception)."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            first = True
+            while self._pending:
+                if first and len(self._pending) < self.max_size:
+                    await asyncio.sleep(self.window)
+                first = False
+                batch = [(item, future) for item, future in self._pending[:self.max_size]
+                         if not future.done()]  # a caller that gave up is left out
+                del self._pending[:self.max_size]
+                if batch:
+                    await self._one(batch)
+        finally:
+            for _, future in self._pending:  # only when cancelled (shutdown)
+                future.cancel()
+
+    async def _one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        self.batches += 1
+        try:
+            results = await self.run([item for item, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every caller of the batch gets it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:
+            for _, future in batch:
+                future.cancel()
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
