@@ -142,10 +142,10 @@ def _scope_words(rule: Rule, scope: str) -> str:
 
 
 def _window_words(rule: Rule) -> str:
-    window = rule.params.get("window") or {}
-    if "rolling_days" in window:
-        return f" in {window['rolling_days']} consecutive days"
-    calendar = window.get("calendar")
+    rolling = rule.params.get("rolling_days")
+    if rolling:
+        return f" in {rolling} consecutive days"
+    calendar = rule.params.get("calendar")
     return f" a {calendar}" if calendar else ""
 
 
