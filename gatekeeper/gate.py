@@ -115,7 +115,8 @@ class Gate:
                               result.record.words())
                 else:
                     out[i] = (decide(plans[i], StoreResult(result.status, result.counts,
-                                                           result.last)), result.record)
+                                                           result.last, result.gaps)),
+                              result.record)
             todo = stale
         if todo:
             raise StoreUnavailable("debtor state keeps changing under the decision")
@@ -135,7 +136,8 @@ class Gate:
                          self.hasher)
         plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, record.rules))
         counts = wire.split_counts(plan, record.counts or ())
-        decision = decide(plan, StoreResult(record.decision, counts, record.last_contact))
+        decision = decide(plan, StoreResult(record.decision, counts, record.last_contact,
+                                            wire.gap_contacts(plan, record)))
         decision["decision"] = record.decision  # what was recorded stands
         return decision
 

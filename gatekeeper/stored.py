@@ -4,7 +4,9 @@ Counter fields are ``<rule code>|<scope>|<period>`` (``plan.py`` builds them): t
 code is a short hash of the rule's name, found again through the loaded packs; the scope
 joins one part per ``per`` entry of the rule, in sorted order, and its personal parts (debt,
 destination, creditor, collector) are keyed hashes that cannot be reversed, so they are
-named, not shown; the period is a local day number, ``w<week>`` or ``m<month>``.
+named, not shown; the period is a local day number, ``w<week>`` or ``m<month>``. Gap fields are
+``t:<rule code>`` (per debtor) or ``t:<rule code>:<destination hash>``: the time of the last
+contact a ``min_gap`` rule counts.
 
 Decision records are read by ``counters/wire.py`` (``find_stored``), the one place that
 knows their words.
@@ -102,6 +104,22 @@ def _period(period: str, rule: Rule | None) -> str:
         return period
     rolling = _param(rule, "rolling_days") if rule is not None else None
     return f"{day} (in {rolling}-day windows)" if rolling else day
+
+
+def describe_gap(field: str, value: str, rules: Mapping[str, Rule]) -> str | None:
+    """A gap field (``t:<code>[:<destination hash>]``) in words, or None for another field."""
+    head, _, rest = field.partition(":")
+    if head != "t" or not rest:
+        return None
+    code, _, target = rest.partition(":")
+    rule = rules.get(code)
+    name = rule.name if rule else f"unknown rule {code} (not in the loaded packs)"
+    scope = f"to one destination (hashed {target[:6]})" if target else "to the debtor"
+    try:
+        when = format_utc(from_epoch(float(value)))
+    except ValueError:
+        when = value
+    return f"last contact counted by {name}, {scope}: {when}"
 
 
 def describe_record(stored: Stored, rules: Mapping[str, Rule]) -> list[tuple[str, str]]:

@@ -9,7 +9,9 @@ under ``r<generation>:<request tag>``:
     time     epoch seconds, 3 decimals  when it was decided
     hash     10 hex                     the request's content hash (a reused id differs)
     counts   c1,c2,.. | -               every check's field counts, in plan order
-    last     epoch seconds | -          the debtor's last contact then
+    last     epoch seconds | -          the debtor's last contact then; when the plan has
+             [,gap,gap..]               gap checks, followed by each one's last counted
+                                        contact (epoch seconds or -), in plan order
     rules    code,code,.. | -           the plan's static blocking rules
     release  field,field,.. | -         counted fields an outcome may release
     outcome  outcome | -                set once by settle.lua
@@ -50,14 +52,15 @@ class Record:
     counts: tuple[int, ...] | None  # None: not known (a record made without them)
     last: str | None  # epoch seconds, as stored
     rules: tuple[str, ...]  # rule codes
+    gaps: tuple[str | None, ...] = ()  # each gap check's last counted contact, as stored
 
     @classmethod
     def parse(cls, text: str) -> Record:
         status, when, content, counts, last, rules = text.split(" ")[:6]
+        times = [t if t != "-" else None for t in last.split(",")]
         return cls(status, when, content,
                    tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
-                   last if last != "-" else None,
-                   tuple(rules.split(",")) if rules != "-" else ())
+                   times[0], tuple(rules.split(",")) if rules != "-" else (), tuple(times[1:]))
 
     @property
     def decision(self) -> str:
@@ -66,6 +69,10 @@ class Record:
     @property
     def last_contact(self) -> float | None:
         return float(self.last) if self.last is not None else None
+
+    @property
+    def gap_contacts(self) -> tuple[float | None, ...]:
+        return tuple(float(t) if t is not None else None for t in self.gaps)
 
     @property
     def when(self) -> datetime:
@@ -77,8 +84,9 @@ class Record:
     def words(self) -> str:
         """The six words that travel with the decision."""
         counts = ",".join(str(c) for c in self.counts) if self.counts is not None else "-"
+        last = ",".join(t or "-" for t in (self.last, *self.gaps))
         return " ".join((self.status, self.time, self.content_hash, counts or "-",
-                         self.last or "-", ",".join(self.rules) or "-"))
+                         last, ",".join(self.rules) or "-"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +129,13 @@ def generation(when: datetime, decision_seconds: int) -> int:
 @dataclass(frozen=True, slots=True)
 class Counted:
     """decide.lua counted (or refused) the request: its status, the debtor's last contact,
-    and every check's field counts, cut per check."""
+    every check's field counts, cut per check, and each gap check's last counted contact."""
 
     status: str  # allowed | blocked
     last: float | None
     counts: tuple[tuple[int, ...], ...]
     record: str  # the travelling words of the record it stored
+    gaps: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +175,10 @@ def decide_call(plan: Plan, content_hash: str, *, counters_ttl: int,
                  *check.fields]
         if not plan.statically_blocked:
             prune += stale_fields(check.increment, check.period, len(check.fields))
-    args += [len(prune), *prune]
+    args += [len(prune), *prune, len(plan.gaps)]
+    for gap in plan.gaps:
+        args += [gap.seconds, 0 if gap.shadow else 1, gap.field]
+    args += [len(plan.gap_writes), *plan.gap_writes]
     return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)], args)
 
 
@@ -178,11 +190,21 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any]
     if kind == "replay":
         return Replayed(Record.parse(answer[1]))
     last = str(answer[1]) if answer[1] else None
-    counts = split_counts(plan, answer[2:])
+    fields = sum(len(check.fields) for check in plan.checks)
+    counts = split_counts(plan, answer[2:2 + fields])
+    gaps = tuple(str(t) if t else None for t in answer[2 + fields:2 + fields + len(plan.gaps)])
     record = Record("a" if kind == "allowed" else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
-                    last, tuple(rule_code(r.rule) for r in plan.blocking))
-    return Counted(str(kind), record.last_contact, counts, record.words())
+                    last, tuple(rule_code(r.rule) for r in plan.blocking), gaps)
+    return Counted(str(kind), record.last_contact, counts, record.words(), record.gap_contacts)
+
+
+def gap_contacts(plan: Plan, record: Record) -> tuple[float | None, ...]:
+    """A record's gap times for ``plan``'s gap checks (none known when they do not fit the
+    plan: the policy changed since it was recorded)."""
+    if len(record.gaps) != len(plan.gaps):
+        return (None,) * len(plan.gaps)
+    return record.gap_contacts
 
 
 def split_counts(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ...]:
@@ -216,10 +238,11 @@ def stale_fields(increment: str, period: str, window_days: int) -> list[str]:
 def restore_call(plan: Plan | None, debtor_id: str, request_id: str, record: Record, *,
                  now: datetime, counters_ttl: int, decision_seconds: int, grace: int) -> Call:
     """Put a recorded decision back: ``plan`` (at the recorded time) says what an allowed
-    one counted; a blocked one needs none. A record too old to keep lives ``grace`` seconds
-    (outcomes replayed in the same rebuild settle it)."""
+    one counted and which gap times it set; a blocked one needs none. A record too old to
+    keep lives ``grace`` seconds (outcomes replayed in the same rebuild settle it)."""
     allowed = record.status == "a" and plan is not None
     counted = [check.increment for check in plan.checks] if allowed and plan else []
+    gap_writes = list(plan.gap_writes) if allowed and plan else []
     releasable = [check.increment for check in plan.checks
                   if check.rule.params.get("counts")] if allowed and plan else []
     gen = generation(record.when, decision_seconds)
@@ -227,7 +250,8 @@ def restore_call(plan: Plan | None, debtor_id: str, request_id: str, record: Rec
     stored = " ".join((record.words(), ",".join(releasable) or "-", "-"))
     return Call("restore", [counters_key(debtor_id)], [
         gen, request_tag(request_id), stored, 1 if allowed else 0, record.time, counters_ttl,
-        record_ttl if record_ttl > 0 else grace, len(counted), *counted])
+        record_ttl if record_ttl > 0 else grace, len(counted), *counted,
+        len(gap_writes), *gap_writes])
 
 
 def restore_answer(answer: Sequence[Any]) -> bool:
