@@ -71,6 +71,9 @@ def test_debtor_show_names_rules_scopes_local_periods_and_counts(stored: list[st
                      r"to mobile destinations\s+week of 2026-03-02\s+1$", out, re.MULTILINE), out
     assert "+12125550100" not in out and "debt-9" not in out and "cr-1" not in out
     assert "last contact: 2026-03-05T15:00:00Z" in out
+    # the letter l1 is the last contact, but the 3-hour gap counts calls, texts and visits only
+    assert ("last contact counted by default/three-hours-between-contacts, to the debtor: "
+            "2026-03-04T15:00:00Z") in out
     assert "decisions on record (for replays and outcomes): 4" in out
     assert "|" not in out  # no raw field names
 
