@@ -71,6 +71,9 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
     shadow: list[Reason] = []
     for rule in _applicable(policy, profile.region, profile.postal_code, day, request.channel,
                             request.purpose, request.destination_kind):
+        if rule.days_past_due is not None and not rule.days_past_due.contains(
+                profile.days_past_due):
+            continue  # the account is outside the rule's band: neither checked nor counted
         reason = KINDS[rule.kind].plan(rule, rule.params, planning)
         if reason is not None:
             (shadow if rule.shadow else blocking).append(reason)
