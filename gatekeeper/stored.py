@@ -131,13 +131,16 @@ def describe_record(stored: Stored, rules: Mapping[str, Rule]) -> list[tuple[str
         lines.append(("blocked by", ", ".join(
             rules[c].name if c in rules else f"unknown rule {c}" for c in record.rules)))
     elif record.decision == "blocked":
-        lines.append(("blocked by", "a limit or spacing rule (the record keeps the counts, "
-                                    "not the rule: see the review topic)"))
+        lines.append(("blocked by", "a limit, spacing or gap rule (the record keeps the counts "
+                                    "and times, not the rule: see the review topic)"))
     counts = record.counts
     lines.append(("counts seen", ", ".join(str(c) for c in counts) if counts else "none"))
     last = record.last_contact
     lines.append(("last contact before", "none" if last is None else
                   format_utc(from_epoch(last))))
+    if record.gaps:  # min_gap rules' last counted contacts, in the plan's order
+        lines.append(("gap contacts before", ", ".join(
+            "none" if t is None else format_utc(from_epoch(t)) for t in record.gap_contacts)))
     for field in stored.releasable:
         counter = describe_counter(field, 0, rules)
         lines.append(("reserved", f"{counter.rule}, {counter.scope}, {counter.period} "
