@@ -190,10 +190,12 @@ def test_the_counters_live_as_long_as_the_longest_gap() -> None:
 
 def test_policy_show_words_the_gap(slot: str) -> None:
     text = describe(load_policy(slot).packs[0])
-    assert ("rule: none within 3 hours after the last allowed contact on the channels it holds "
-            "to the debtor, on any number or address (exactly 3 hours later is allowed)") in text
+    assert ("rule: none within 3 hours after the last allowed contact on the channels above to "
+            "the debtor, on any number or address, whatever its purpose (exactly 3 hours later "
+            "is allowed)") in text
     one = parse_pack("pack: p\ntitle: t\napplies_to: ['*']\nrules:\n"
                      "  - {id: g, kind: min_gap, citation: c, channels: [call], minutes: 1, "
                      "per: destination, after: [call, sms]}\n", "p.yaml")
-    assert ("rule: none within 1 minute after the last allowed call or text to the same "
-            "number or address (exactly 1 minute later is allowed)") in describe(one)
+    assert ("rule: none within 1 minute after the last allowed call or text to the same number "
+            "or address, whatever its purpose (exactly 1 minute later is allowed)"
+            ) in describe(one)

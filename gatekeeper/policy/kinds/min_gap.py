@@ -93,13 +93,13 @@ def _record(rule: Rule, p: MinGapParams, planning: Planning) -> None:
 
 
 def _describe(p: MinGapParams) -> str:
-    after = (f"allowed {_channel_words(p.after)}" if p.after
-             else "allowed contact on the channels it holds")
+    what = (f"allowed {_channel_words(p.after)}" if p.after
+            else "allowed contact on the channels above")
     scope = ("to the same number or address" if p.per == "destination"
              else "to the debtor, on any number or address")
     unit = p.unit if p.amount != 1 else p.unit[:-1]
-    return (f"none within {p.amount} {unit} after the last {after} {scope} (exactly "
-            f"{p.amount} {unit} later is allowed)")
+    return (f"none within {p.amount} {unit} after the last {what} {scope}, whatever its "
+            f"purpose (exactly {p.amount} {unit} later is allowed)")
 
 
 KIND: Kind[MinGapParams] = Kind(
