@@ -118,12 +118,15 @@ async def write_record(settings: Settings, debtors: int, decisions: int, seed: i
             parsed = request_from_dict(request)
             counted: tuple[str, ...] = ()
             releasable: tuple[str, ...] = ()
+            gaps: tuple[str, ...] = ()
             if allowed:  # what the worker records with an allowed decision: its counted fields
                 plan = make_plan(parsed, policy, EMPTY, at, hasher)
                 counted, releasable = counted_fields(plan), releasable_fields(plan)
+                gaps = tuple(plan.gap_writes)
             record = " ".join(("a" if allowed else "b", f"{at.timestamp():.3f}",
                                content_hash(parsed), "-", "-", "-", hasher.key_id,
-                               ",".join(counted) or "-", ",".join(releasable) or "-"))
+                               ",".join(counted) or "-", ",".join(releasable) or "-",
+                               ",".join(gaps) or "-"))
             value = orjson.dumps({"request": request, "decision": decision, "via": "stream"})
             await send("decisions", debtor_id, value, at, [("gk-record", record.encode())])
             if allowed and channel == "call" and n % 4 == 0:

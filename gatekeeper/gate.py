@@ -119,7 +119,8 @@ class Gate:
                               result.record.words())
                 else:
                     out[i] = (decide(plans[i], StoreResult(result.status, result.counts,
-                                                           result.last)), result.record)
+                                                           result.last, result.gaps)),
+                              result.record)
             todo = stale
         if todo:
             raise StoreUnavailable("debtor state keeps changing under the decision")
@@ -139,7 +140,8 @@ class Gate:
                          self.hasher)
         plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, record.rules))
         counts = wire.split_counts(plan, record.counts or ())
-        decision = decide(plan, StoreResult(record.decision, counts, record.last_contact))
+        decision = decide(plan, StoreResult(record.decision, counts, record.last_contact,
+                                            wire.gap_contacts(plan, record)))
         decision["decision"] = record.decision  # what was recorded stands
         return decision
 
@@ -175,19 +177,20 @@ class Gate:
         calls = []
         for debtor_id, request_id, request, text in recorded:
             record = wire.Record.parse_travelling(text)
-            counted, releasable = record.counted, record.releasable
+            counted, releasable, gaps = record.counted, record.releasable, record.gap_writes
             if self.must_plan(text):
                 # counted under another hashing key (or not recorded): plan it again
                 try:
                     plan = make_plan(request(), self.policy, self._state(debtor_id),
                                      record.when, self.hasher)
                 except InvalidInput:  # a request this version no longer reads: its record
-                    counted, releasable = (), ()  # stays, its counts cannot be re-made
-                else:
+                    counted, releasable, gaps = (), (), ()  # stays, its counts cannot be
+                else:  # re-made
                     counted = wire.counted_fields(plan)
                     releasable = wire.releasable_fields(plan)
+                    gaps = tuple(plan.gap_writes)
             calls.append(wire.restore_call(
-                counted, releasable, debtor_id, request_id, record, now=now,
+                counted, releasable, gaps, debtor_id, request_id, record, now=now,
                 counters_ttl=self.counters_ttl, decision_seconds=self.ttls.decision_seconds,
                 grace=RESTORE_GRACE))
         answers = await self.store.run(calls)

@@ -1,9 +1,10 @@
 """PURE: (request, policy, debtor state, now) -> Plan.
 
 A plan holds the verdicts that need no counter (quiet hours, status, opt-outs, content...),
-the counter checks the store must make atomically, and the time constraints from which
-the verdict computes ``retry_at``. Each rule is planned by its kind's hook
-(``gatekeeper/policy/kinds/``). It never imports faust or redis and never reads the clock.
+the counter and gap checks the store must make atomically, what an allowed request sets
+(gap times), and the time constraints from which the verdict computes ``retry_at``. Each
+rule is planned by its kind's hook (``gatekeeper/policy/kinds/``). It never imports faust
+or redis and never reads the clock.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from gatekeeper.localtime import (
     start_of_day_after,
 )
 from gatekeeper.model import ContactRequest, DebtorProfile, DebtorState, Reason
-from gatekeeper.policy.kinds import KINDS, CounterCheck, Planning
+from gatekeeper.policy.kinds import KINDS, CounterCheck, GapCheck, Planning
 from gatekeeper.policy.model import Policy, Rule
 
 FALLBACK_ZONE = "UTC"
 
-__all__ = ["CounterCheck", "Plan", "make_plan", "period_end"]
+__all__ = ["CounterCheck", "GapCheck", "Plan", "make_plan", "period_end"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class Plan:
     checks: tuple[CounterCheck, ...]
     spacings: tuple[tuple[Rule, int], ...]  # every spacing rule that applies, with its seconds
     constraints: tuple[Any, ...]  # every time-based rule in force, for retry_at
+    gaps: tuple[GapCheck, ...] = ()  # every min_gap rule that holds the request
+    gap_writes: tuple[str, ...] = ()  # gap fields an allowed request sets to its time
 
     @property
     def statically_blocked(self) -> bool:
@@ -68,37 +71,63 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
     shadow: list[Reason] = []
     for rule in _applicable(policy, profile.region, profile.postal_code, day, request.channel,
                             request.purpose, request.destination_kind):
+        if rule.days_past_due is not None and not rule.days_past_due.contains(
+                profile.days_past_due):
+            continue  # the account is outside the rule's band: neither checked nor counted
         reason = KINDS[rule.kind].plan(rule, rule.params, planning)
         if reason is not None:
             (shadow if rule.shadow else blocking).append(reason)
+    for rule in _recording(policy, profile.region, profile.postal_code, day):
+        record = KINDS[rule.kind].record
+        if record is not None:
+            record(rule, rule.params, planning)
 
     return Plan(
         request=request, now=now, policy_version=policy.version, profile=profile,
         zones=zones, primary_zone=primary, local_day=day, state_version=state.version,
         blocking=tuple(blocking), shadow=tuple(shadow), checks=tuple(planning.checks),
         spacings=tuple(planning.spacings), constraints=tuple(planning.constraints),
+        gaps=tuple(planning.gaps), gap_writes=tuple(planning.gap_writes),
     )
 
 
 _APPLICABLE: dict[int, tuple[Policy, dict[tuple[Any, ...], tuple[Rule, ...]]]] = {}
 
 
-def _applicable(policy: Policy, region: str | None, postal_code: str | None, day: date,
-                channel: str, purpose: str, destination_kind: str | None) -> tuple[Rule, ...]:
-    """The rules that apply to a request of this shape on this local day (memoised per
-    policy object: a policy is immutable)."""
+def _cache(policy: Policy) -> dict[tuple[Any, ...], tuple[Rule, ...]]:
+    """The memo of one policy object (a policy is immutable)."""
     entry = _APPLICABLE.get(id(policy))
     if entry is None or entry[0] is not policy:
         entry = _APPLICABLE[id(policy)] = (policy, {})
-    cache = entry[1]
+    if len(entry[1]) > 4096:
+        entry[1].clear()
+    return entry[1]
+
+
+def _applicable(policy: Policy, region: str | None, postal_code: str | None, day: date,
+                channel: str, purpose: str, destination_kind: str | None) -> tuple[Rule, ...]:
+    """The rules that apply to a request of this shape on this local day (memoised)."""
+    cache = _cache(policy)
     key = (region, postal_code, day, channel, purpose, destination_kind)
     rules = cache.get(key)
     if rules is None:
-        if len(cache) > 4096:
-            cache.clear()
         rules = cache[key] = tuple(
             rule for rule in policy.rules_for(region, postal_code)
             if rule.in_force(day) and rule.covers(channel, purpose, destination_kind))
+    return rules
+
+
+def _recording(policy: Policy, region: str | None, postal_code: str | None, day: date
+               ) -> tuple[Rule, ...]:
+    """The rules in force for the debtor whose kind records what an allowed request leaves
+    (whatever the rules' filters: see ``Kind.record``), memoised."""
+    cache = _cache(policy)
+    key = ("record", region, postal_code, day)
+    rules = cache.get(key)
+    if rules is None:
+        rules = cache[key] = tuple(
+            rule for rule in policy.rules_for(region, postal_code)
+            if KINDS[rule.kind].record is not None and rule.in_force(day))
     return rules
 
 

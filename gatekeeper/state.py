@@ -4,7 +4,8 @@ State fields are last-writer-wins by event time (see ``counters/lua/apply_state.
 
     v                       version, bumped by every change
     p:region p:timezone p:postal_code p:dpd p:hardship     profile
-    f:<status>[:<debt>]     "1" while a status holds (cease, attorney_represented, ...)
+    f:<status>[:<debt>]     "1" while a status holds (cease, attorney_represented, ...;
+                            vulnerable is the person's, never per debt)
     f:opt_in:<channel>[:<hash>]  "1" after an opt-in to a channel or destination, until an
                             opt-out of the same channel or destination
     o:<channel>[:<hash>]    "1" while an opt-out holds (whole channel, or one destination)
@@ -56,6 +57,8 @@ def event_fields(event: DebtorEvent, hasher: Hasher) -> list[tuple[str, str]]:
         return [(field, ""), (opted_in, "1")]
     if kind == "hardship":
         return [("p:hardship", "1" if data.get("on", True) else "0")]
+    if kind == "vulnerable":  # the person's, whatever debt the event names; its note stays
+        return [("f:vulnerable", "1" if data.get("on", True) else "")]  # on debtor.events
     if kind == "profile":
         fields = [(PROFILE_FIELDS[k], str(data[k])) for k in PROFILE_FIELDS if k in data]
         if "hardship" in data:

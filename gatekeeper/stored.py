@@ -4,7 +4,9 @@ Counter fields are ``<rule code>|<scope>|<period>`` (``plan.py`` builds them): t
 code is a short hash of the rule's name, found again through the loaded packs; the scope
 joins one part per ``per`` entry of the rule, in sorted order, and its personal parts (debt,
 destination, creditor, collector) are keyed hashes that cannot be reversed, so they are
-named, not shown; the period is a local day number, ``w<week>`` or ``m<month>``.
+named, not shown; the period is a local day number, ``w<week>`` or ``m<month>``. Gap fields are
+``t:<rule code>`` (per debtor) or ``t:<rule code>:<destination hash>``: the time of the last
+contact a ``min_gap`` rule counts.
 
 Decision records are read by ``counters/wire.py`` (``find_stored``), the one place that
 knows their words.
@@ -104,6 +106,22 @@ def _period(period: str, rule: Rule | None) -> str:
     return f"{day} (in {rolling}-day windows)" if rolling else day
 
 
+def describe_gap(field: str, value: str, rules: Mapping[str, Rule]) -> str | None:
+    """A gap field (``t:<code>[:<destination hash>]``) in words, or None for another field."""
+    head, _, rest = field.partition(":")
+    if head != "t" or not rest:
+        return None
+    code, _, target = rest.partition(":")
+    rule = rules.get(code)
+    name = rule.name if rule else f"unknown rule {code} (not in the loaded packs)"
+    scope = f"to one destination (hashed {target[:6]})" if target else "to the debtor"
+    try:
+        when = format_utc(from_epoch(float(value)))
+    except ValueError:
+        when = value
+    return f"last contact counted by {name}, {scope}: {when}"
+
+
 def describe_record(stored: Stored, rules: Mapping[str, Rule]) -> list[tuple[str, str]]:
     """A decision record (``counters/wire.py`` reads it) as (label, text) lines."""
     record = stored.record
@@ -113,13 +131,16 @@ def describe_record(stored: Stored, rules: Mapping[str, Rule]) -> list[tuple[str
         lines.append(("blocked by", ", ".join(
             rules[c].name if c in rules else f"unknown rule {c}" for c in record.rules)))
     elif record.decision == "blocked":
-        lines.append(("blocked by", "a limit or spacing rule (the record keeps the counts, "
-                                    "not the rule: see the review topic)"))
+        lines.append(("blocked by", "a limit, spacing or gap rule (the record keeps the counts "
+                                    "and times, not the rule: see the review topic)"))
     counts = record.counts
     lines.append(("counts seen", ", ".join(str(c) for c in counts) if counts else "none"))
     last = record.last_contact
     lines.append(("last contact before", "none" if last is None else
                   format_utc(from_epoch(last))))
+    if record.gaps:  # min_gap rules' last counted contacts, in the plan's order
+        lines.append(("gap contacts before", ", ".join(
+            "none" if t is None else format_utc(from_epoch(t)) for t in record.gap_contacts)))
     for field in stored.releasable:
         counter = describe_counter(field, 0, rules)
         lines.append(("reserved", f"{counter.rule}, {counter.scope}, {counter.period} "

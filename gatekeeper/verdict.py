@@ -1,9 +1,10 @@
 """PURE: Plan + store result -> Decision (a JSON-ready dict).
 
-The store reports, per counter check, the counts of its fields, and the time of the
-debtor's last contact. From those and the plan's static verdicts this module names every
-reason, and finds ``retry_at``: the first instant at which every time-based rule passes
-(null when a rule blocks that time will not lift, such as an opt-out).
+The store reports, per counter check, the counts of its fields, the time of the
+debtor's last contact, and per gap check the time of the last contact it counts. From those
+and the plan's static verdicts this module names every reason, and finds ``retry_at``: the
+first instant at which every time-based rule passes (null when a rule blocks that time will
+not lift, such as an opt-out).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from gatekeeper.localtime import NotBefore, earliest_common
 from gatekeeper.model import Decision, Reason
-from gatekeeper.plan import CounterCheck, Plan, period_end
+from gatekeeper.plan import CounterCheck, GapCheck, Plan, period_end
 from gatekeeper.policy.model import Rule
 from gatekeeper.timeutil import format_retry, format_utc, from_epoch, shift
 
@@ -27,6 +28,7 @@ class StoreResult:
     status: str  # allowed | blocked (the verdict does not depend on it: counts decide)
     counts: tuple[tuple[int, ...], ...] = ()
     last_contact: float | None = None
+    gaps: tuple[float | None, ...] = ()  # per gap check of the plan, in order
 
 
 def decision_id(request_id: str, evaluated_at: str, policy: str) -> str:
@@ -71,6 +73,17 @@ def spacing_reason(rule: Rule, seconds: int, last_contact: float) -> tuple[Reaso
     return reason, until
 
 
+def gap_reason(gap: GapCheck, since: float) -> tuple[Reason, datetime]:
+    until = shift(from_epoch(since), timedelta(seconds=gap.seconds))
+    amount = gap.rule.params.get("amount")
+    unit = gap.rule.params.get("unit")
+    reason = Reason(rule=gap.rule.name, kind=gap.rule.kind,
+                    message=f"last {gap.what} {format_utc(from_epoch(since))}; at least "
+                            f"{amount} {unit} must pass", limit=amount,
+                    retry_at=format_retry(until), citation=gap.rule.citation)
+    return reason, until
+
+
 def decide(plan: Plan, result: StoreResult) -> Decision:
     reasons = list(plan.blocking)
     shadow = list(plan.shadow)
@@ -94,6 +107,16 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
         reason, until = spacing_reason(rule, seconds, result.last_contact)
         if plan.now < until:
             if rule.shadow:
+                shadow.append(reason)
+            else:
+                reasons.append(reason)
+                constraints.append(NotBefore(until))
+    for gap, since in zip(plan.gaps, result.gaps, strict=False):
+        if since is None:
+            continue
+        reason, until = gap_reason(gap, since)
+        if plan.now < until:
+            if gap.shadow:
                 shadow.append(reason)
             else:
                 reasons.append(reason)

@@ -12,7 +12,13 @@ from gatekeeper.policy import load_pack, load_policy
 from gatekeeper.policy.model import Pack, Rule
 from gatekeeper.settings import Settings
 from gatekeeper.state import state_from_hash
-from gatekeeper.stored import describe_counter, describe_record, find_record, rule_index
+from gatekeeper.stored import (
+    describe_counter,
+    describe_gap,
+    describe_record,
+    find_record,
+    rule_index,
+)
 from gatekeeper.tail import REVIEW_HEADER as HEADER  # the demo prints review rows too
 from gatekeeper.tail import review_row
 from gatekeeper.timeutil import format_utc, from_epoch
@@ -72,6 +78,8 @@ async def show_debtor(settings: Settings, debtor_id: str) -> str | None:
                                                      state.inconvenient))
     if "last" in stored:
         lines.append(f"  last contact: {format_utc(from_epoch(float(stored['last'])))}")
+    lines += [f"  {text}" for name, value in sorted(stored.items())
+              if (text := describe_gap(name, value, rules)) is not None]
     lines += _counter_table(stored, rules)
     records = sum(1 for name in stored if name.startswith("r") and ":" in name)
     lines.append(f"  decisions on record (for replays and outcomes): {records}")

@@ -205,3 +205,106 @@ async def test_a_decision_counted_under_another_hashing_key_is_planned_again(
     await rotated.restore([("hot", "r-1", lambda: req(1), record)], now)
     (blocked,) = await rotated.decide([req(2)], NOON)  # the count binds under the new key
     assert blocked["decision"] == "blocked"  # type: ignore[index]
+
+
+GAP_PACK = """
+pack: gap
+title: three hours between calls, texts and visits; five minutes between calls to one number
+applies_to: ["*"]
+rules:
+  - {id: three-hours, kind: min_gap, citation: test, channels: [call, sms, visit], hours: 3}
+  - {id: five-minutes, kind: min_gap, citation: test, channels: [call], minutes: 5,
+     per: destination, shadow: true}
+"""
+T0 = datetime(2026, 3, 2, 17, 0, 0, 123_000, tzinfo=UTC)  # milliseconds: compared exactly
+
+
+async def gap_gate(backend: Backend, tmp_path: Path) -> Gate:
+    path = tmp_path / "gap.yaml"
+    path.write_text(GAP_PACK)
+    return Gate(load_policy([str(path)]), await backend.store(), HASHER)
+
+
+def at_offset(seconds: float) -> datetime:
+    return datetime.fromtimestamp(round(T0.timestamp() + seconds, 3), UTC)
+
+
+def contact(i: int | str, channel: str, seconds: float, **extra: Any) -> Any:
+    destinations = {"email": "d@example.com", "visit": "1 Main St", "letter": "1 Main St"}
+    extra.setdefault("destination", destinations.get(channel, "+12125550100"))
+    when = at_offset(seconds).isoformat().replace("+00:00", "Z")
+    return req(i, channel=channel, requested_at=when, **extra)
+
+
+async def decided(g: Gate, request: Any, seconds: float) -> dict[str, Any]:
+    (decision,) = await g.decide([request], at_offset(seconds))
+    assert isinstance(decision, dict)
+    return decision
+
+
+async def test_a_gap_holds_until_exactly_its_end_and_counts_only_its_channels(
+        backend: Backend, tmp_path: Path) -> None:
+    g = await gap_gate(backend, tmp_path)
+    assert (await decided(g, contact(1, "call", 0), 0))["decision"] == "allowed"
+    email = await decided(g, contact(2, "email", 3600), 3600)  # neither held nor counted
+    assert email["decision"] == "allowed"
+    early = await decided(g, contact(3, "sms", 10799.999), 10799.999)
+    assert early["decision"] == "blocked"
+    assert [r["rule"] for r in early["reasons"]] == ["gap/three-hours"]
+    assert early["retry_at"] == "2026-03-02T20:00:00.123Z"
+    assert early["reasons"][0]["message"] == (
+        "last call, text or visit to this debtor 2026-03-02T17:00:00.123Z; at least 3 hours "
+        "must pass")
+    on_time = await decided(g, contact(4, "visit", 10800), 10800)  # exactly 3 hours later
+    assert on_time["decision"] == "allowed"
+    fields = await backend.hash(counters_key("hot"))
+    gap_fields = {k: v for k, v in fields.items() if k.startswith("t:")}
+    assert len(gap_fields) == 2  # one per debtor, one for the number called
+    assert f"{at_offset(10800).timestamp():.3f}" in gap_fields.values()
+
+
+async def test_a_shadow_gap_per_number_is_reported_and_counted_but_never_holds(
+        backend: Backend, tmp_path: Path) -> None:
+    g = await gap_gate(backend, tmp_path)
+    await decided(g, contact(1, "call", 0), 0)
+    again = await decided(g, contact(2, "call", 11000), 11000)
+    assert again["decision"] == "allowed" and again["shadow"] == []
+    soon = await decided(g, contact(3, "call", 11060), 11060)
+    assert soon["decision"] == "blocked"  # by the three hours since the call at 11000
+    assert [r["rule"] for r in soon["reasons"]] == ["gap/three-hours"]
+    assert [r["rule"] for r in soon["shadow"]] == ["gap/five-minutes"]
+    other_number = await decided(g, contact(4, "call", 11060, destination="+12125550199"),
+                                 11060)
+    assert [r["rule"] for r in other_number["reasons"]] == ["gap/three-hours"]
+    assert other_number["shadow"] == []  # five minutes per number: another number is free
+
+
+async def test_a_replay_of_a_gap_block_gets_the_same_decision(backend: Backend,
+                                                             tmp_path: Path) -> None:
+    g = await gap_gate(backend, tmp_path)
+    await decided(g, contact(1, "call", 0), 0)
+    first = await g.decide_recorded([contact(2, "sms", 60)], at_offset(60))
+    fresh = await gap_gate(backend, tmp_path)  # no cache
+    again = await fresh.decide_recorded([contact(2, "sms", 60)], at_offset(7200))
+    assert again == first
+    assert first[0][0]["decision"] == "blocked"  # type: ignore[index]
+
+
+async def test_a_restored_allowed_decision_puts_its_gap_back(backend: Backend,
+                                                            tmp_path: Path) -> None:
+    g = await gap_gate(backend, tmp_path)
+    recorded = []
+    for i, channel, seconds in ((1, "call", 0), (2, "letter", 3600)):  # a letter counts not
+        request = contact(i, channel, seconds)
+        ((_, record),) = await g.decide_recorded([request], at_offset(seconds))
+        recorded.append(("hot", request.request_id, lambda r=request: r, record))
+    before = {k: v for k, v in (await backend.hash(counters_key("hot"))).items()
+              if k.startswith("t:")}
+    await backend.flush()
+    g.store = await backend.store()  # a new, empty, trusted copy: the rebuild's
+    assert (await g.restore(recorded, at_offset(3700)))["restored"] == 2
+    after = {k: v for k, v in (await backend.hash(counters_key("hot"))).items()
+             if k.startswith("t:")}
+    assert after == before and len(after) == 2
+    held = await decided(g, contact(3, "sms", 7200), 7200)
+    assert held["decision"] == "blocked" and held["retry_at"] == "2026-03-02T20:00:00.123Z"

@@ -2,6 +2,7 @@
 them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
 
     gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
+                      gap times "t:<rule>[:<destination hash>]" -> epoch seconds (min_gap),
                       decision records "r<generation>:<request tag>" -> record, "g"
     gk:{d}:s   hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 """

@@ -13,6 +13,7 @@ with or without the data): the gate must notice both.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import time
 import uuid
@@ -224,6 +225,7 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     if version != argv[0]:
         return ["stale", version, *[x for item in state.items() for x in item]]
     now, spacing, last = float(argv[2]), float(argv[3]), counters.get("last")
+    now_ms = _ms(argv[2])
     passed = argv[1] == "decide"
     if spacing > 0 and last and now - float(last) < spacing:
         passed = False
@@ -248,24 +250,51 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
         if settled:
             releasable.append(fields[-1])
         at += 4 + k
+    prune = argv[at + 1:at + 1 + int(argv[at])]
+    at += 1 + int(argv[at])
+    gap_times: list[str] = []
+    for _ in range(int(argv[at])):
+        seconds, blocking, name = int(argv[at + 1]), argv[at + 2] == "1", argv[at + 3]
+        since = counters.get(name)
+        if since and blocking and now_ms - _ms(since) < seconds * 1000:
+            passed = False
+        out.append(since or "")
+        gap_times.append(since or "-")
+        at += 3
+    gap_writes = argv[at + 2:at + 2 + int(argv[at + 1])]
     if passed:
-        for name in argv[at + 1:at + 1 + int(argv[at])]:
+        for name in prune:
             counters.pop(name, None)
         for name in increments:
             counters[name] = str(int(counters.get(name, 0)) + 1)
         if not last or float(last) < now:
             counters["last"] = argv[2]
+        _set_later(counters, gap_writes, argv[2])
     else:
         releasable = []
     _new_generation(counters, generation)
+    times = ",".join([last or "-", *gap_times])
     counters[field] = " ".join((("a" if passed else "b"), argv[2], argv[8], _words(counts),
-                                last or "-", argv[9], _words(releasable), "-"))
+                                times, argv[9], _words(releasable), "-"))
     ttl = float(argv[5])
     if passed and float(argv[4]) > ttl:
         ttl = float(argv[4])
     store._expire_at_least(keys[0], ttl)
     out[0] = "allowed" if passed else "blocked"
     return out
+
+
+def _ms(seconds: str) -> int:
+    """Epoch seconds (3 decimals) as whole milliseconds, as decide.lua compares them."""
+    return math.floor(float(seconds) * 1000 + 0.5)
+
+
+def _set_later(counters: dict[str, str], names: Sequence[str], when: str) -> None:
+    """Set each gap field to ``when`` unless a later time is there."""
+    for name in names:
+        since = counters.get(name)
+        if not since or float(since) < float(when):
+            counters[name] = when
 
 
 def _new_generation(counters: dict[str, str], generation: int) -> None:
@@ -345,6 +374,9 @@ def _restore(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) -
         last = counters.get("last")
         if not last or float(last) < float(argv[4]):
             counters["last"] = argv[4]
+        gaps_at = 8 + int(argv[7])
+        if len(argv) > gaps_at:
+            _set_later(counters, argv[gaps_at + 1:gaps_at + 1 + int(argv[gaps_at])], argv[4])
     ttl = float(argv[6])
     if ttl > 0:
         counters[field] = argv[2]

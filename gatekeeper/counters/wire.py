@@ -9,7 +9,9 @@ under ``r<generation>:<request tag>``:
     time     epoch seconds, 3 decimals  when it was decided
     hash     10 hex                     the request's content hash (a reused id differs)
     counts   c1,c2,.. | -               every check's field counts, in plan order
-    last     epoch seconds | -          the debtor's last contact then
+    last     epoch seconds | -          the debtor's last contact then; when the plan has
+             [,gap,gap..]               gap checks, followed by each one's last counted
+                                        contact (epoch seconds or -), in plan order
     rules    code,code,.. | -           the plan's static blocking rules
     release  field,field,.. | -         counted fields an outcome may release
     outcome  outcome | -                set once by settle.lua
@@ -54,28 +56,30 @@ class Record:
     counts: tuple[int, ...] | None  # None: not known (a record made without them)
     last: str | None  # epoch seconds, as stored
     rules: tuple[str, ...]  # rule codes
+    gaps: tuple[str | None, ...] = ()  # each gap check's last counted contact, as stored
     key_id: str | None = None  # travelling only: the hashing key the fields below were made with
     counted: tuple[str, ...] = ()  # travelling only: the fields an allowed one counted
     releasable: tuple[str, ...] = ()  # travelling only: those an outcome may release
+    gap_writes: tuple[str, ...] = ()  # travelling only: the gap fields it set
 
     @classmethod
     def parse(cls, text: str) -> Record:
         """The first six words of a stored or travelling record."""
         status, when, content, counts, last, rules = text.split(" ")[:6]
+        times = [t if t != "-" else None for t in last.split(",")]
         return cls(status, when, content,
                    tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
-                   last if last != "-" else None,
-                   tuple(rules.split(",")) if rules != "-" else ())
+                   times[0], tuple(rules.split(",")) if rules != "-" else (), tuple(times[1:]))
 
     @classmethod
     def parse_travelling(cls, text: str) -> Record:
         """A ``gk-record`` header: six words, and the counted fields when it carries them."""
         record = cls.parse(text)
         words = text.split(" ")
-        if len(words) < 9:
+        if len(words) < 10:
             return record
         return dataclasses.replace(record, key_id=words[6], counted=_fields(words[7]),
-                                   releasable=_fields(words[8]))
+                                   releasable=_fields(words[8]), gap_writes=_fields(words[9]))
 
     @property
     def decision(self) -> str:
@@ -84,6 +88,10 @@ class Record:
     @property
     def last_contact(self) -> float | None:
         return float(self.last) if self.last is not None else None
+
+    @property
+    def gap_contacts(self) -> tuple[float | None, ...]:
+        return tuple(float(t) if t is not None else None for t in self.gaps)
 
     @property
     def when(self) -> datetime:
@@ -95,12 +103,13 @@ class Record:
     def words(self) -> str:
         """The words that travel with the decision (six, and the counted fields when known)."""
         counts = ",".join(str(c) for c in self.counts) if self.counts is not None else "-"
+        last = ",".join(t or "-" for t in (self.last, *self.gaps))
         six = " ".join((self.status, self.time, self.content_hash, counts or "-",
-                        self.last or "-", ",".join(self.rules) or "-"))
+                        last, ",".join(self.rules) or "-"))
         if self.key_id is None:
             return six
         return " ".join((six, self.key_id, ",".join(self.counted) or "-",
-                         ",".join(self.releasable) or "-"))
+                         ",".join(self.releasable) or "-", ",".join(self.gap_writes) or "-"))
 
 
 def _fields(word: str) -> tuple[str, ...]:
@@ -147,12 +156,13 @@ def generation(when: datetime, decision_seconds: int) -> int:
 @dataclass(frozen=True, slots=True)
 class Counted:
     """decide.lua counted (or refused) the request: its status, the debtor's last contact,
-    and every check's field counts, cut per check."""
+    every check's field counts, cut per check, and each gap check's last counted contact."""
 
     status: str  # allowed | blocked
     last: float | None
     counts: tuple[tuple[int, ...], ...]
     record: str  # the travelling words of the record it stored
+    gaps: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +202,10 @@ def decide_call(plan: Plan, content_hash: str, *, counters_ttl: int,
                  *check.fields]
         if not plan.statically_blocked:
             prune += stale_fields(check.increment, check.period, len(check.fields))
-    args += [len(prune), *prune]
+    args += [len(prune), *prune, len(plan.gaps)]
+    for gap in plan.gaps:
+        args += [gap.seconds, 0 if gap.shadow else 1, gap.field]
+    args += [len(plan.gap_writes), *plan.gap_writes]
     return Call("decide", [counters_key(request.debtor_id), state_key(request.debtor_id)], args)
 
 
@@ -204,14 +217,25 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any], key_id: 
     if kind == "replay":
         return Replayed(Record.parse(answer[1]))
     last = str(answer[1]) if answer[1] else None
-    counts = split_counts(plan, answer[2:])
+    fields = sum(len(check.fields) for check in plan.checks)
+    counts = split_counts(plan, answer[2:2 + fields])
+    gaps = tuple(str(t) if t else None for t in answer[2 + fields:2 + fields + len(plan.gaps)])
     allowed = kind == "allowed"
     record = Record("a" if allowed else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
-                    last, tuple(rule_code(r.rule) for r in plan.blocking), key_id,
+                    last, tuple(rule_code(r.rule) for r in plan.blocking), gaps, key_id,
                     counted_fields(plan) if allowed else (),
-                    releasable_fields(plan) if allowed else ())
-    return Counted(str(kind), record.last_contact, counts, record.words())
+                    releasable_fields(plan) if allowed else (),
+                    tuple(plan.gap_writes) if allowed else ())
+    return Counted(str(kind), record.last_contact, counts, record.words(), record.gap_contacts)
+
+
+def gap_contacts(plan: Plan, record: Record) -> tuple[float | None, ...]:
+    """A record's gap times for ``plan``'s gap checks (none known when they do not fit the
+    plan: the policy changed since it was recorded)."""
+    if len(record.gaps) != len(plan.gaps):
+        return (None,) * len(plan.gaps)
+    return record.gap_contacts
 
 
 def counted_fields(plan: Plan) -> tuple[str, ...]:
@@ -252,22 +276,25 @@ def stale_fields(increment: str, period: str, window_days: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- restore.lua
-def restore_call(counted: Sequence[str], releasable: Sequence[str], debtor_id: str,
-                 request_id: str, record: Record, *, now: datetime, counters_ttl: int,
-                 decision_seconds: int, grace: int) -> Call:
-    """Put a recorded decision back: an allowed one counts ``counted`` again (as recorded,
-    or as its plan at the recorded time says); a blocked one counts nothing. A record too old
-    to keep lives ``grace`` seconds (outcomes replayed in the same rebuild settle it)."""
+def restore_call(counted: Sequence[str], releasable: Sequence[str], gap_writes: Sequence[str],
+                 debtor_id: str, request_id: str, record: Record, *, now: datetime,
+                 counters_ttl: int, decision_seconds: int, grace: int) -> Call:
+    """Put a recorded decision back: an allowed one counts ``counted`` again and sets the
+    gap times ``gap_writes`` (as recorded, or as its plan at the recorded time says); a
+    blocked one changes nothing but its record. A record too old to keep lives ``grace``
+    seconds (outcomes replayed in the same rebuild settle it)."""
     allowed = record.status == "a"
     counted = list(counted) if allowed else []
     releasable = list(releasable) if allowed else []
+    gap_writes = list(gap_writes) if allowed else []
     gen = generation(record.when, decision_seconds)
     record_ttl = (gen + 2) * decision_seconds - int(now.timestamp())
     six = dataclasses.replace(record, key_id=None).words()
     stored = " ".join((six, ",".join(releasable) or "-", "-"))
     return Call("restore", [counters_key(debtor_id)], [
         gen, request_tag(request_id), stored, 1 if allowed else 0, record.time, counters_ttl,
-        record_ttl if record_ttl > 0 else grace, len(counted), *counted])
+        record_ttl if record_ttl > 0 else grace, len(counted), *counted,
+        len(gap_writes), *gap_writes])
 
 
 def restore_answer(answer: Sequence[Any]) -> bool:

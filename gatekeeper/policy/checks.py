@@ -20,7 +20,7 @@ from gatekeeper.policy.model import WEEKDAYS, Span
 PURPOSES = ("collection", "opt_out_confirmation", "cease_notice", "reply_to_debtor", "legal_notice")
 DESTINATION_KINDS = ("mobile", "residence", "work", "other")
 SCOPES = ("debt", "destination", "destination_kind", "creditor", "collector", "channel")
-STATUSES = ("cease", "attorney_represented", "bankruptcy", "deceased", "dispute")
+STATUSES = ("cease", "attorney_represented", "bankruptcy", "deceased", "dispute", "vulnerable")
 CONTENT_FIELDS = ("amount_due", "currency", "due_date", "payment_options", "opt_out_instructions")
 CALENDAR = ("day", "week", "month")
 HOLIDAY_CATEGORIES = ("public", "optional", "government")

@@ -32,6 +32,8 @@ def describe(pack: Pack) -> str:
             scope.append("purposes " + ", ".join(sorted(rule.purposes)))
         if rule.destination_kinds:
             scope.append("destinations " + ", ".join(sorted(rule.destination_kinds)))
+        if rule.days_past_due is not None:
+            scope.append(rule.days_past_due.words() + " (or unknown)")
         lines.append(f"[{rule.id}] ({rule.kind}{'; ' + '; '.join(flags) if flags else ''})")
         if rule.description:
             lines.append(f"    {rule.description}")

@@ -19,7 +19,7 @@ from gatekeeper.paths import POLICIES
 from gatekeeper.policy import checks
 from gatekeeper.policy.checks import DESTINATION_KINDS, PURPOSES, Check, Ctx, found, join
 from gatekeeper.policy.kinds import KINDS
-from gatekeeper.policy.model import Pack, Policy, Rule
+from gatekeeper.policy.model import Band, Pack, Policy, Rule
 
 MAX_POLICY_BYTES = 1024 * 1024
 POSTAL_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,15}$")
@@ -45,6 +45,19 @@ def _normal_postal(text: str) -> str:
     return text.replace(" ", "").replace("-", "").upper()
 
 
+def _band(ctx: Ctx, path: str, value: Any) -> Band:
+    """``{min: N, max: N}``, either end optional, both included."""
+    ends = checks.mapping(ctx, path, value, {"min": (False, checks.count),
+                                             "max": (False, checks.count)})
+    if not ends:
+        raise ctx.fail(path, "expected at least one of min or max (days past due, both "
+                             "included), found an empty mapping")
+    band = Band(ends.get("min"), ends.get("max"))
+    if band.min is not None and band.max is not None and band.max < band.min:
+        raise ctx.fail(join(path, "max"), f"expected max >= min ({band.min}), found {band.max}")
+    return band
+
+
 _ANY = (False, checks.text)
 COMMON: dict[str, tuple[bool, Check]] = {
     "id": (True, checks.name),
@@ -54,6 +67,7 @@ COMMON: dict[str, tuple[bool, Check]] = {
     "channels": (False, checks.choices(CHANNELS)),
     "purposes": (False, checks.choices(PURPOSES)),
     "destination_kinds": (False, checks.choices(DESTINATION_KINDS)),
+    "days_past_due": (False, _band),
     "shadow": (False, checks.boolean),
     "effective_from": (False, checks.iso_date),
     "effective_until": (False, checks.iso_date),
@@ -89,6 +103,7 @@ def _rule(ctx: Ctx, pack: str, path: str, value: Any) -> Rule:
         shadow=fields.get("shadow", False),
         effective_from=fields.get("effective_from"),
         effective_until=fields.get("effective_until"),
+        days_past_due=fields.get("days_past_due"),
         params=params,
     )
 

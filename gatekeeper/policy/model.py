@@ -2,7 +2,8 @@
 
 A pack is a list of rules and the debtor regions it applies to. Every rule has an id, a
 kind, a citation, a plain-language description, and common filters (channels, purposes,
-destination kinds), optional effective dates and an optional shadow flag. Its kind's own
+destination kinds, a band of days past due), optional effective dates and an optional
+shadow flag. Its kind's own
 parameters are a frozen dataclass of the kind's module (``gatekeeper/policy/kinds/``; the
 registry there lists every kind, its parameters and its meaning).
 
@@ -32,6 +33,29 @@ class Span:
 
 
 @dataclass(frozen=True, slots=True)
+class Band:
+    """A band of days past due, both ends included (None: open). A debtor whose days past
+    due are unknown is in every band: the rule applies (a rule only ever holds a contact
+    back, so applying it is the careful side)."""
+
+    min: int | None = None
+    max: int | None = None
+
+    def contains(self, days_past_due: int | None) -> bool:
+        if days_past_due is None:
+            return True
+        return ((self.min is None or days_past_due >= self.min)
+                and (self.max is None or days_past_due <= self.max))
+
+    def words(self) -> str:
+        if self.max is None:
+            return f"{self.min} days past due or more"
+        if self.min is None or self.min == 0:
+            return f"up to {self.max} days past due"
+        return f"{self.min} to {self.max} days past due"
+
+
+@dataclass(frozen=True, slots=True)
 class Params:
     """A rule kind's parameters; each kind's module subclasses it with typed fields."""
 
@@ -58,6 +82,7 @@ class Rule:
     shadow: bool = False
     effective_from: date | None = None
     effective_until: date | None = None
+    days_past_due: Band | None = None  # None: at any days past due
     params: Params = field(default_factory=Params, hash=False, compare=False)
 
     @property

@@ -71,6 +71,9 @@ def test_debtor_show_names_rules_scopes_local_periods_and_counts(stored: list[st
                      r"to mobile destinations\s+week of 2026-03-02\s+1$", out, re.MULTILINE), out
     assert "+12125550100" not in out and "debt-9" not in out and "cr-1" not in out
     assert "last contact: 2026-03-05T15:00:00Z" in out
+    # the letter l1 is the last contact, but the 3-hour gap counts calls, texts and visits only
+    assert ("last contact counted by default/three-hours-between-contacts, to the debtor: "
+            "2026-03-04T15:00:00Z") in out
     assert "decisions on record (for replays and outcomes): 4" in out
     assert "|" not in out  # no raw field names
 
@@ -92,8 +95,11 @@ def test_decision_show_reads_the_record(stored: list[str]) -> None:
     assert re.search(r"reserved\s+us-reg-f/calls-7-in-7, per debt \(hashed", allowed.output)
     by_limit = runner.invoke(main, ["decision", "show", "r2", "--debtor", "d1", *stored])
     assert re.search(r"decision\s+blocked$", by_limit.output, re.MULTILINE)
-    assert "blocked by           a limit or spacing rule" in by_limit.output
+    assert "blocked by           a limit, spacing or gap rule" in by_limit.output
     assert "last contact before  2026-03-04T15:00:00Z" in by_limit.output
+    # default's 3 hours (per debtor), then Reg F's rapid succession (per number), in plan order
+    assert ("gap contacts before  2026-03-04T15:00:00Z, 2026-03-04T15:00:00Z"
+            in by_limit.output), by_limit.output
     static = runner.invoke(main, ["decision", "show", "r3", "--debtor", "d1", *stored])
     assert re.search(r"blocked by\s+default/quiet-hours, us-reg-f/inconvenient-hours$",
                      static.output, re.MULTILINE), static.output

@@ -109,7 +109,8 @@ async def test_scripts_are_reloaded_after_the_cache_is_flushed(redis_url: str) -
     gate = Gate(load_policy("default"), await trusted_store(redis_url), HASHER)
     await gate.decide([req(1)], NOON)
     await gate.store.client.script_flush()
-    (decision,) = await gate.decide([req(2, destination="+12125550111")], NOON)
+    three_hours_later = parse_rfc3339("2026-03-02T20:00:00Z")  # default's gap between calls
+    (decision,) = await gate.decide([req(2, destination="+12125550111")], three_hours_later)
     assert decision["decision"] == "allowed"
     (replay,) = await gate.decide([req(1)], NOON)
     assert replay["decision"] == "allowed"

@@ -127,3 +127,22 @@ def test_counters_planned_for_calls_and_letters() -> None:
 def test_phone_numbers_appear_only_hashed_in_counter_fields() -> None:
     check = plan(request(destination="+12125550100"), NOON_NY).checks[0]
     assert "2125550100" not in check.increment
+
+
+@pytest.mark.parametrize(("channel", "destination", "purpose", "held", "counted"), [
+    ("call", "+12125550100", "collection", True, True),
+    ("sms", "+12125550100", "collection", True, True),
+    ("visit", "1 Main St", "legal_notice", True, True),
+    ("sms", "+12125550100", "opt_out_confirmation", False, True),
+    ("call", "+12125550100", "reply_to_debtor", False, True),
+    ("email", "d@example.com", "collection", False, False),
+    ("letter", "1 Main St", "collection", False, False),
+])
+def test_three_hours_between_calls_texts_and_visits(channel: str, destination: str,
+                                                    purpose: str, held: bool,
+                                                    counted: bool) -> None:
+    p = plan(request(channel=channel, destination=destination, purpose=purpose,
+                     content=CONTENT), NOON_NY)
+    assert [(g.rule.name, g.seconds) for g in p.gaps] == (
+        [("default/three-hours-between-contacts", 3 * 3600)] if held else [])
+    assert len(p.gap_writes) == (1 if counted else 0)

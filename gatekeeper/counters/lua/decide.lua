@@ -4,11 +4,14 @@
 -- KEYS[1]  gk:{d}:c   the debtor's hash:
 --                       "<rule>|<scope>|<period>"  a counter
 --                       "last"                     epoch seconds of the last allowed contact
+--                       "t:<rule>[:<destination>]" epoch seconds of the last contact a min_gap
+--                                                  rule counts, per debtor or destination
 --                       "r<gen>:<request tag>"     a decision record of generation <gen>
 --                       "g"                        the newest generation written
 --                     A record is one string of space-separated words: status (a|b), time
 --                     (epoch s, 3 decimals), content hash, counts (c1,c2.. or -), last contact
---                     (or -), blocking rule codes (r1,r2.. or -), releasable fields (f1,.. or
+--                     (or -; then ",<t>" per gap check: the gap field's time, or -),
+--                     blocking rule codes (r1,r2.. or -), releasable fields (f1,.. or
 --                     -), outcome (set by settle.lua, or -). Records of generations older
 --                     than the previous one are pruned when a new generation starts.
 -- KEYS[2]  gk:{d}:s   debtor state; "v" is its version
@@ -29,12 +32,17 @@
 -- ARGV[11] number of checks N; then per check: limit, blocking (1/0), releasable (1 when an
 --          outcome may release its count), K, K field names
 -- then     M, and M fields to prune (periods that have left every window)
+-- then     G gap checks; per check: seconds, blocking (1/0), the gap field; the request
+--          passes a blocking check when the field is missing or at least that many seconds
+--          old (compared in whole milliseconds: exactly the gap later passes)
+-- then     W, and W gap fields to set to now if the request is allowed
 --
 -- Returns  {"lost"}                        the marker is missing: nothing was read or written
 --          {"replay", record}              the request id was decided before
 --          {"stale", version, f1, v1, ...} the state changed since the plan: here it is
---          {status, last, c1, c2, ...}     status "allowed" | "blocked"; last = "last" or "";
---                                          then every check's field counts, in order
+--          {status, last, c1, c2, ..., t1, ..}  status "allowed" | "blocked"; last = "last"
+--                                          or ""; then every check's field counts, in
+--                                          order; then every gap field's time (or "")
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return {'lost'}
 end
@@ -95,18 +103,43 @@ for _ = 1, n do
   at = at + 4 + k
 end
 
+local prune_at = at
+at = at + 1 + tonumber(ARGV[at])
+local function ms(seconds)
+  return math.floor(tonumber(seconds) * 1000 + 0.5)
+end
+local now_ms = ms(ARGV[3])
+local gap_times = {}
+for _ = 1, tonumber(ARGV[at]) do
+  local gap_ms = tonumber(ARGV[at + 1]) * 1000
+  local since = redis.call('HGET', KEYS[1], ARGV[at + 3])
+  if since and ARGV[at + 2] == '1' and now_ms - ms(since) < gap_ms then
+    pass = false
+  end
+  out[#out + 1] = since or ''
+  gap_times[#gap_times + 1] = since or '-'
+  at = at + 3
+end
+local writes_at = at + 1
+
 local status = 'b'
 if pass then
   status = 'a'
-  local m = tonumber(ARGV[at])
-  for j = 1, m do
-    redis.call('HDEL', KEYS[1], ARGV[at + j])
+  for j = 1, tonumber(ARGV[prune_at]) do
+    redis.call('HDEL', KEYS[1], ARGV[prune_at + j])
   end
   for _, field in ipairs(increments) do
     redis.call('HINCRBY', KEYS[1], field, 1)
   end
   if not last or tonumber(last) < now then
     redis.call('HSET', KEYS[1], 'last', ARGV[3])
+  end
+  for j = 1, tonumber(ARGV[writes_at]) do
+    local gap_field = ARGV[writes_at + j]
+    local since = redis.call('HGET', KEYS[1], gap_field)
+    if not since or tonumber(since) < now then
+      redis.call('HSET', KEYS[1], gap_field, ARGV[3])
+    end
   end
 else
   releasable = {}
@@ -130,8 +163,12 @@ local function words(list)
   end
   return table.concat(list, ',')
 end
+local times = last or '-'
+if #gap_times > 0 then
+  times = times .. ',' .. table.concat(gap_times, ',')
+end
 redis.call('HSET', KEYS[1], field, table.concat({status, ARGV[3], ARGV[9], words(counts),
-           last or '-', ARGV[10], words(releasable), '-'}, ' '))
+           times, ARGV[10], words(releasable), '-'}, ' '))
 local ttl = tonumber(ARGV[6])
 if pass and tonumber(ARGV[5]) > ttl then
   ttl = tonumber(ARGV[5])

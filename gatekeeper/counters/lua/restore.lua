@@ -1,5 +1,6 @@
 -- restore.lua: put back one recorded decision while the store is rebuilt from Kafka (the
--- record on contact.decisions): its decision record, and, when it was allowed, its counts.
+-- record on contact.decisions): its decision record, and, when it was allowed, its counts,
+-- the debtor's last contact and the gap times it set.
 --
 -- KEYS[1]  gk:{d}:c   the debtor's hash of counters and records (see decide.lua)
 -- KEYS[2]  gk:{<slot tag>}:m:<epoch>  the marker of the debtor's slot for the epoch being
@@ -12,6 +13,8 @@
 -- ARGV[6]  TTL for counting, seconds
 -- ARGV[7]  TTL for the record, seconds (0: too old to keep)
 -- ARGV[8]  number of fields N to count; then N field names
+-- then     G, and G gap fields ("t:<rule>[:<destination>]") to set to the decision's time
+--          when it was allowed (unless a later time is there)
 --
 -- Returns  {"lost"} when the marker is missing, {"exists"} when the record was already
 --          there (nothing changed: a decision recorded twice on Kafka counts once),
@@ -31,6 +34,13 @@ if ARGV[4] == '1' then
   local last = redis.call('HGET', KEYS[1], 'last')
   if not last or tonumber(last) < tonumber(ARGV[5]) then
     redis.call('HSET', KEYS[1], 'last', ARGV[5])
+  end
+  local gaps_at = 9 + tonumber(ARGV[8])
+  for i = 1, tonumber(ARGV[gaps_at] or '0') do
+    local since = redis.call('HGET', KEYS[1], ARGV[gaps_at + i])
+    if not since or tonumber(since) < tonumber(ARGV[5]) then
+      redis.call('HSET', KEYS[1], ARGV[gaps_at + i], ARGV[5])
+    end
   end
 end
 local ttl = tonumber(ARGV[7])

@@ -19,19 +19,20 @@ from gatekeeper.policy.kinds import (
     inconvenient_times,
     limit,
     min_days_past_due,
+    min_gap,
     notice_wait,
     opt_in_required,
     opt_out,
     spacing,
     status,
 )
-from gatekeeper.policy.kinds.base import CounterCheck, Kind, Planning
+from gatekeeper.policy.kinds.base import CounterCheck, GapCheck, Kind, Planning
 
 _MODULES = (limit, hours, status, opt_out, min_days_past_due, content, spacing, expiry, cooldown,
-            inconvenient_times, opt_in_required, notice_wait)
+            inconvenient_times, opt_in_required, notice_wait, min_gap)
 KINDS: dict[str, Kind[Any]] = {module.KIND.name: module.KIND for module in _MODULES}
 
-__all__ = ["KINDS", "CounterCheck", "Kind", "Planning", "kinds_table"]
+__all__ = ["KINDS", "CounterCheck", "GapCheck", "Kind", "Planning", "kinds_table"]
 
 
 def _parameters(kind: Kind[Any]) -> str:

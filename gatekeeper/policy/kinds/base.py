@@ -5,7 +5,12 @@ builder of its frozen parameters, the sentence ``policy show`` prints for them, 
 plan hook. The hook sees one request through ``Planning`` (the request, the debtor's state
 and profile, the candidate zones, the local day, the time) and answers the reason it
 blocks for, if any, without waiting on the store; it may also add counter checks for the
-store, time constraints for ``retry_at`` and spacings. Pure: no clock, no I/O.
+store, gap checks, time constraints for ``retry_at`` and spacings. Pure: no clock, no I/O.
+
+A kind may also have a ``record`` hook: what an allowed request leaves in the store for the
+rule (a ``min_gap`` rule's last-contact time). It runs for every rule of the debtor's packs
+in force, whatever the rule's filters, since a rule may count contacts it does not hold
+(a gap that holds calls may start at a text).
 """
 
 from __future__ import annotations
@@ -41,6 +46,22 @@ class CounterCheck:
         return self.rule.shadow
 
 
+@dataclass(frozen=True, slots=True)
+class GapCheck:
+    """The request passes if at least ``seconds`` have passed since the time kept in
+    ``field`` (the last allowed contact the rule counts, in its scope); exactly ``seconds``
+    later passes."""
+
+    rule: Rule
+    field: str
+    seconds: int
+    what: str  # plain words for the message: "call, sms or visit to this debtor"
+
+    @property
+    def shadow(self) -> bool:
+        return self.rule.shadow
+
+
 @dataclass(slots=True)
 class Planning:
     """One request being planned: what a plan hook reads, and what it adds to."""
@@ -56,6 +77,8 @@ class Planning:
     checks: list[CounterCheck] = field(default_factory=list)
     constraints: list[Any] = field(default_factory=list)  # every time rule in force
     spacings: list[tuple[Rule, int]] = field(default_factory=list)  # rule, seconds
+    gaps: list[GapCheck] = field(default_factory=list)
+    gap_writes: list[str] = field(default_factory=list)  # set to now if it is allowed
     _consented: bool | None = None
 
     def consented(self) -> bool:
@@ -86,6 +109,7 @@ class Kind(Generic[P]):
     build: Build[P]  # checked values -> parameters (and checks across keys)
     describe: Callable[[P], str]  # the numbers, as ``policy show`` words them
     plan: Callable[[Rule, P, Planning], Reason | None]
+    record: Callable[[Rule, P, Planning], None] | None = None  # see the module docstring
 
 
 def construct(cls: Callable[..., P]) -> Build[P]:

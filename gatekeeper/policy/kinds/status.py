@@ -1,5 +1,7 @@
 """``status``: blocked while the debtor has one of ``statuses`` (attorney representation
-and the others may be per debt), except for ``except_purposes``."""
+and the others may be per debt; ``vulnerable`` is the person's), except for
+``except_purposes``. The rule's filters (channels, purposes, destination kinds) are the
+pack's choice of what a status holds: ``vulnerable`` on ``[visit]`` stops visits only."""
 
 from __future__ import annotations
 
@@ -34,8 +36,9 @@ def _plan(rule: Rule, p: StatusParams, planning: Planning) -> Reason | None:
 
 KIND: Kind[StatusParams] = Kind(
     name="status",
-    meaning="blocked while a status holds (attorney representation may be per debt), except "
-            "for `except_purposes`",
+    meaning="blocked while a status holds (attorney representation may be per debt; "
+            "`vulnerable`, set and cleared by `vulnerable` events, is the person's), except for "
+            "`except_purposes`",
     params={
         "statuses": Param(True, checks.choices(STATUSES), checks.listed(STATUSES)),
         "except_purposes": Param(False, checks.choices(PURPOSES), checks.listed(PURPOSES)),
