@@ -198,7 +198,7 @@ async def test_a_decision_counted_under_another_hashing_key_is_planned_again(
     request again and counts the fields the new key makes."""
     g = await gate(backend, tmp_path, 1)
     ((_, record),) = await g.decide_recorded([req(1)], NOON)
-    assert record is not None and len(record.split(" ")) == 9  # it carries what it counted
+    assert record is not None and len(record.split(" ")) == 10  # it carries what it counted
     await backend.flush()
     rotated = Gate(g.policy, await backend.store(), Hasher(b"another key"))
     now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)

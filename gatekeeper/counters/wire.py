@@ -223,7 +223,8 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any], key_id: 
     allowed = kind == "allowed"
     record = Record("a" if allowed else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
-                    last, tuple(rule_code(r.rule) for r in plan.blocking), gaps, key_id,
+                    last, tuple(rule_code(r.rule) for r in plan.blocking), gaps,
+                    key_id if allowed else None,  # (a blocked one counted nothing)
                     counted_fields(plan) if allowed else (),
                     releasable_fields(plan) if allowed else (),
                     tuple(plan.gap_writes) if allowed else ())
