@@ -18,7 +18,7 @@
 
 First, the same clients run against a bare aiohttp server that reads the body and answers a
 constant (`--no-baseline` skips it): what this machine's HTTP stack does without any work.
-The checks come from `benchmarks/mix.py` (the stream benchmark's mix: skewed debtors in 16
+The checks come from `gatekeeper/traffic.py` (the stream benchmark's mix: skewed debtors in 16
 zones, 2 % malformed bodies that get 422, 1 % re-sends that get their recorded decision).
 The client runs in this process, the server in its own; both CPU times are reported.
 Results: benchmarks/results/http.json (and `--http-out`). `benchmarks/run` runs this after the
@@ -47,9 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from mix import Mix  # noqa: E402
-
 from gatekeeper.http.auth import KeyFile  # noqa: E402
+from gatekeeper.traffic import BENCH, Traffic  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -230,7 +229,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                   "GATEKEEPER_APP_ID": run_id, "GATEKEEPER_POLICY": "default",
                   "GATEKEEPER_HASH_KEY": "http-bench-hash-key",
                   "GATEKEEPER_API_KEYS_DIR": str(keys_dir), "GATEKEEPER_METRICS_PORT": "0"}
-    mix = Mix(args.debtors, seed=11, run=run_id)
+    mix = Traffic(BENCH, args.debtors, seed=11, run=run_id)
     total = int(max(args.seconds * 5000, args.rate * args.latency_seconds) + 64)
     bodies = [mix.message()[1] for _ in range(total)]
     print(f"http bench: {len(bodies):,} checks generated over {args.debtors:,} debtors",
