@@ -88,11 +88,13 @@ class Gate:
         gets its recorded decision; an id reused with other content is invalid input."""
         return [decision for decision, _ in await self.decide_recorded(requests, now)]
 
-    async def decide_recorded(self, requests: Sequence[ContactRequest], now: datetime
-                              ) -> list[Decided]:
+    async def decide_recorded(self, requests: Sequence[ContactRequest],
+                              now: datetime | Sequence[datetime]) -> list[Decided]:
         """``decide``, each decision with its record (the words the store keeps, which go
-        with the decision to ``contact.decisions`` so that a rebuild restores them)."""
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # recorded to the ms
+        with the decision to ``contact.decisions`` so that a rebuild restores them).
+        ``now`` may be one time per request (a backtest decides each at its recorded time)."""
+        times = [now] * len(requests) if isinstance(now, datetime) else list(now)
+        times = [t.replace(microsecond=t.microsecond // 1000 * 1000) for t in times]  # to the ms
         hashes = [content_hash(r) for r in requests]
         out: list[Decided | None] = [None] * len(requests)
         todo = list(range(len(requests)))
@@ -100,7 +102,7 @@ class Gate:
             if not todo:
                 break
             plans = {i: make_plan(requests[i], self.policy, self._state(requests[i].debtor_id),
-                                  now, self.hasher) for i in todo}
+                                  times[i], self.hasher) for i in todo}
             answers = await self.store.run([
                 wire.decide_call(plans[i], hashes[i], counters_ttl=self.counters_ttl,
                                  decision_seconds=self.ttls.decision_seconds) for i in todo])
