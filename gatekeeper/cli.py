@@ -397,5 +397,11 @@ def verify(key_file: Path | None, message_file: Path, request_id: str, decision_
     sys.exit(0 if ok else 1)
 
 
+from gatekeeper.analytics.commands import backtest, history, report  # noqa: E402 - analytics
+
+main.add_command(report)
+main.add_command(backtest)
+main.add_command(history)
+
 if __name__ == "__main__":
     main()

@@ -94,6 +94,7 @@ class Backtest:
                              or _record_from(decided.decision, decided.request)))
         await self.gate.restore(recorded, max(step.at for step in steps))
         self.stats["restored"] += len(recorded)
+        self._advance(len(recorded))
 
     async def _decide(self, steps: list[Step]) -> None:
         decided: list[Decided] = [step.payload for step in steps]
@@ -106,7 +107,10 @@ class Backtest:
             if not isinstance(candidate, dict) or candidate["decision"] != "allowed":
                 self.not_placed.add(request.request_id)
         self.stats["decided"] += len(decided)
-        self.replayed += len(decided)
+        self._advance(len(decided))
+
+    def _advance(self, count: int) -> None:
+        self.replayed += count
         if self.progress is not None:
             self.progress(self.replayed)
 
