@@ -190,6 +190,11 @@ class Gate:
         for debtor_id, state in zip(debtors, await self.store.run(calls), strict=True):
             self._remember(debtor_id, state_from_hash(wire.pairs(state)))
 
+    def changes_anything(self, outcome: ContactOutcome) -> bool:
+        """Whether applying ``outcome`` can change a later decision: it releases counts of
+        some rule, or it is a conversation (cool-downs). Else it only marks its record."""
+        return bool(self._settle_codes.get(outcome.outcome)) or bool(outcome_fields(outcome))
+
     async def apply_outcomes(self, outcomes: Sequence[ContactOutcome], now: datetime
                              ) -> list[Any]:
         """Settle each outcome's reservation (records are looked up at ``now``) and start

@@ -12,7 +12,9 @@ For a range [start, end) of the record:
   evaluation time, and compared with the recorded decision (``compare.Comparison``);
 * outcomes settle reservations and start cool-downs, except those of requests the
   candidate blocks (the contact would not have been placed). A request the candidate newly
-  allows has no outcome on record: its reservation stays, as if nothing was reported.
+  allows has no outcome on record: its reservation stays, as if nothing was reported. An
+  outcome that can change no later decision under the candidate (it releases no rule's
+  count and is not a conversation) costs no call: it would only mark its record.
 
 Debtors are independent, so the replay goes in debtor lanes (``replay.Lanes``).
 """
@@ -63,7 +65,8 @@ class Backtest:
         self.replayed = 0
 
     async def replay(self, entries: Iterable[Entry]) -> None:
-        """Replay one partition group's entries (in time order)."""
+        """Replay every entry of some debtors (in time order per debtor; the debtors of one
+        call must be none of an earlier call's)."""
         steps = []
         for entry in entries:
             if entry.order == EVENT:
@@ -120,6 +123,9 @@ class Backtest:
             outcome: ContactOutcome = step.payload
             if outcome.request_id in self.not_placed:
                 self.stats["outcomes_left_out"] += 1
+                continue
+            if not self.gate.changes_anything(outcome):
+                self.stats["outcomes"] += 1  # (it would only mark its record: no call)
                 continue
             groups.setdefault(generation(step.at, self.gate.ttls.decision_seconds),
                               (step.at, []))[1].append(outcome)

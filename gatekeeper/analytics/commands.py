@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,9 +120,12 @@ def history_generate(days: int, debtors: int, end: Any, seed: int, policies: tup
     from gatekeeper.analytics.run import generate
     from gatekeeper.analytics.synthetic import SyntheticHistory
 
+    last: date | None = end.date() if end else None
+    if last is not None and last > datetime.now(UTC).date():
+        raise click.BadParameter(f"expected today or an earlier day, found {last}",
+                                 param_hint="--end")
     settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix)
     _quiet_kafka()
-    last: date | None = end.date() if end else None
     synthetic = SyntheticHistory(debtors, days, end=last, seed=seed)
     counts = _kafka(generate(settings, synthetic, list(policies), out_file), settings)
     where = str(out_file) if out_file else ", ".join(

@@ -58,8 +58,10 @@ class Recorder:
         self.history, self.gate = history, gate
         self.messages: list[Message] = []
         self.allowed: set[str] = set()
+        self.progress = progress or (lambda _: None)
+        self.decided = 0
         self.lanes = Lanes({EVENTS: self._events, REQUESTS: self._decide,
-                            OUTCOMES: self._outcomes}, progress=progress)
+                            OUTCOMES: self._outcomes})
 
     def steps(self) -> list[Step]:
         steps = []
@@ -99,6 +101,8 @@ class Recorder:
                                          _ms(request.requested_at), record))
             if decision["decision"] == "allowed":
                 self.allowed.add(request.request_id)
+        self.decided += len(requests)
+        self.progress(self.decided)
 
     async def _outcomes(self, steps: list[Step]) -> None:
         groups: dict[int, list[ContactOutcome]] = {}
@@ -106,11 +110,11 @@ class Recorder:
             outcome: ContactOutcome = step.payload
             if outcome.request_id not in self.allowed:
                 continue
-            groups.setdefault(generation(outcome.occurred_at, self.gate.ttls.decision_seconds),
-                              []).append(outcome)
             self.messages.append(Message("outcomes", outcome.debtor_id.encode(),
                                          orjson.dumps(_raw_outcome(outcome)),
                                          _ms(outcome.occurred_at)))
+            groups.setdefault(generation(outcome.occurred_at, self.gate.ttls.decision_seconds),
+                              []).append(outcome)
         for outcomes in groups.values():
             await self.gate.apply_outcomes(outcomes, outcomes[0].occurred_at)
 

@@ -3,6 +3,7 @@ figures and the replay."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,7 +13,7 @@ from typing import Any
 import orjson
 
 from gatekeeper.analytics.backtest import Backtest, Range
-from gatekeeper.analytics.entries import DECISION, parse_items
+from gatekeeper.analytics.entries import DECISION, Entry, parse_items
 from gatekeeper.analytics.figures import Report
 from gatekeeper.analytics.progress import Progress
 from gatekeeper.analytics.recorder import Message, Recorder, history_lines
@@ -28,6 +29,7 @@ from gatekeeper.timebounds import TimeBounds
 from gatekeeper.topics import ensure_topics, partitions_of
 
 OUTCOME_GRACE = timedelta(days=3)  # outcomes of the range's last contacts come this late
+REPLAY_ENTRIES = 400_000  # entries held in memory at once (a few hundred bytes each)
 
 
 async def run_report(settings: Settings, span: TimeRange) -> dict[str, Any]:
@@ -71,10 +73,15 @@ async def run_backtest(settings: Settings, policies: list[str], span: TimeRange,
         bounds = TimeBounds.from_settings(settings)
         started = time.monotonic()
         skipped = 0
-        async for items in source.groups():
+        pending: list[Entry] = []  # partition groups hold disjoint debtors: replayed together,
+        async for items in source.groups():  # their waves are as wide as the whole book
             parsed = parse_items(items, bounds)
             skipped += parsed.skipped
-            await backtest.replay(parsed.entries)
+            pending += parsed.entries
+            if len(pending) >= REPLAY_ENTRIES:
+                await backtest.replay(pending)
+                pending = []
+        await backtest.replay(pending)
         seconds = time.monotonic() - started
         bar.finish()
     figures = backtest.figures()
@@ -123,6 +130,8 @@ async def _refuse_nonempty(settings: Settings) -> None:
 
     names = [settings.topics[k] for k in ("events", "decisions", "outcomes")]
     found = await partitions_of(settings.broker, names)
+    if not any(found.values()):
+        return  # (a consumer stopped right after it started may raise CancelledError)
     consumer = record_consumer(bootstrap(settings.broker))
     await consumer.start()
     try:
@@ -152,16 +161,21 @@ async def _produce(settings: Settings, messages: list[Message]) -> None:
                                                key=message.key, headers=headers,
                                                timestamp_ms=message.timestamp))
             if len(pending) >= 5000:
-                for future in pending:
-                    await future
+                await _acknowledged(pending)
                 pending = []
                 bar.update(i)
-        for future in pending:
-            await future
+        await _acknowledged(pending)
         bar.update(len(messages))
         bar.finish()
     finally:
         await producer.stop()
+
+
+async def _acknowledged(futures: list[Any]) -> None:
+    """Wait for every acknowledgement; raise the first failure (after all have ended)."""
+    for result in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
 
 
 def write_outputs(figures: dict[str, Any], html: str, out: Path, json_out: Path | None

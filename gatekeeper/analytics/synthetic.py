@@ -197,8 +197,8 @@ class SyntheticHistory:
 
     def respond(self, request: dict[str, Any], rng: random.Random | None = None
                 ) -> dict[str, Any] | None:
-        """The outcome of a placed contact of this book (None for another debtor), some
-        seconds to days after it was requested."""
+        """The outcome of a placed contact of this book, some seconds to days after it was
+        requested (None for another debtor, or when it falls after the history's end)."""
         debtor = self.by_id.get(request["debtor_id"])
         if debtor is None:
             return None
@@ -206,9 +206,10 @@ class SyntheticHistory:
         at = datetime.fromisoformat(request["requested_at"])
         hour = at.astimezone(zone(debtor.zone.timezone)).hour
         stage = stage_of(debtor.dpd((at - self.start).days))
-        delay = DELAYS[request["channel"]]
-        return draw_outcome(request, debtor.segment, stage, hour, rng,
-                            at + timedelta(seconds=rng.randrange(*delay)))
+        occurred = at + timedelta(seconds=rng.randrange(*DELAYS[request["channel"]]))
+        outcome = draw_outcome(request, debtor.segment, stage, hour, rng, occurred)
+        # the history ends at ``end``: later outcomes are not reported yet
+        return outcome if occurred < self.start + timedelta(days=self.days) else None
 
 
 DELAYS = {"call": (30, 300), "sms": (60, 7200), "email": (60, 7200),
@@ -223,6 +224,17 @@ def segment_of(debtor_id: str) -> str:
             return name
         roll -= share
     return SEGMENTS[-1][0]
+
+
+def live_outcome(request: dict[str, Any], now: datetime, rng: random.Random
+                 ) -> dict[str, Any]:
+    """The outcome of a contact placed ``now`` for a debtor of any book (the demo's, a
+    test's): its segment from its id, its stage and zone from the request."""
+    about = request.get("debtor") or {}
+    timezone = about.get("timezone")
+    hour = now.astimezone(zone(timezone)).hour if timezone else 12
+    return draw_outcome(request, segment_of(request["debtor_id"]),
+                        stage_of(about.get("days_past_due")), hour, rng, now)
 
 
 def draw_outcome(request: dict[str, Any], segment: str, stage: str, hour: int,
