@@ -47,7 +47,8 @@ class Comparison:
         self.regions: dict[str, Counter[str]] = defaultdict(Counter)
         self.shadow: Counter[str] = Counter()
         self.per_debtor: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self.differences: list[dict[str, Any]] = []
+        self.differences: list[dict[str, Any]] = []  # the first whose decision changed
+        self.reason_differences: list[dict[str, Any]] = []  # the first with other reasons
 
     def add(self, request: ContactRequest, region: str, recorded: dict[str, Any],
             candidate: dict[str, Any] | InvalidInput) -> None:
@@ -93,9 +94,11 @@ class Comparison:
 
     def _difference(self, request: ContactRequest, recorded: dict[str, Any],
                     candidate: dict[str, Any] | None) -> None:
-        if len(self.differences) >= DIFFERENCES:
+        changed = candidate is None or candidate["decision"] != recorded["decision"]
+        shown = self.differences if changed else self.reason_differences
+        if len(shown) >= DIFFERENCES:
             return
-        self.differences.append({
+        shown.append({
             "request_id": request.request_id, "debtor_id": request.debtor_id,
             "channel": request.channel, "evaluated_at": recorded.get("evaluated_at"),
             "recorded": {"decision": recorded["decision"], "rules": _rules(recorded)},
@@ -149,6 +152,7 @@ class Comparison:
                 "largest_changes": [{"debtor_id": d, "recorded": b, "candidate": a}
                                     for _, d, b, a in changes[:10]]},
             "differences": self.differences,
+            "reason_differences": self.reason_differences,
         }
 
 

@@ -6,6 +6,7 @@ figures as JSON (``<script type="application/json" id="figures">``), the same as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -105,7 +106,7 @@ def report_page(figures: dict[str, Any]) -> str:
         + _table(["hour"] + [r["hour"] for r in hours],
                  [["block rate"] + [_rate(r["block_rate"]) for r in hours]])))
     sections += _outcome_sections(figures)
-    return _page("Contact report", f"{span['from']} to {span['to']} · policies: "
+    return _page("Contact report", f"{_when(span['from'])} to {_when(span['to'])} · policies: "
                  + ", ".join(figures.get("policies", {})), sections, figures)
 
 
@@ -180,13 +181,13 @@ def backtest_page(figures: dict[str, Any]) -> str:
     ])]
     rules = figures["by_rule"]
     sections.append("<h2>What would change, by rule</h2>")
-    sections.append(_card("Requests newly blocked and newly allowed, by rule", svg.columns(
-        [r["rule"].split("/")[-1][:14] for r in rules],
-        [("newly blocked", [r["newly_blocked"] for r in rules]),
-         ("newly allowed", [r["newly_allowed"] for r in rules])],
-        label="changes by rule", width=1000) if rules else "<p>No decision changes.</p>",
-        "Newly blocked: counted under each rule of the candidate's reasons; newly allowed: "
-        "under each rule the record blocked it for."))
+    sections.append('<div class="row">' + "".join(
+        _card(title, svg.bars([(r["rule"], r[key]) for r in rules if r[key]],
+                              label=title, color=color, width=480, label_width=220))
+        for title, key, color in (
+            ("Newly blocked, by the candidate's rules", "newly_blocked", svg.COLORS[1]),
+            ("Newly allowed, by the rules the record blocked for", "newly_allowed",
+             svg.COLORS[2]))) + "</div>")
     rows = [[r["rule"], r["newly_blocked"], r["newly_allowed"],
              _counts(r["by_channel"]["newly_blocked"]), _counts(r["by_region"]["newly_blocked"]),
              ", ".join(r["examples"]["newly_blocked"] + r["examples"]["newly_allowed"])]
@@ -212,17 +213,23 @@ def backtest_page(figures: dict[str, Any]) -> str:
         sections.append(_card("Shadow rules of the candidate: would have blocked", svg.bars(
             list(figures["shadow"].items()), label="shadow hits", width=1000,
             label_width=300)))
-    diffs = [[d["request_id"], d["debtor_id"], d["channel"], d["evaluated_at"],
-              f"{d['recorded']['decision']} {' '.join(d['recorded']['rules'])}",
-              f"{d['candidate']['decision']} {' '.join(d['candidate']['rules'])}"]
-             for d in figures["differences"]]
-    if diffs:
-        sections.append(_card("First differences", _table(
-            ["request", "debtor", "channel", "decided at", "record", "candidate"], diffs)))
+    for title, key in (("First requests whose decision changes", "differences"),
+                       ("First requests blocked for other rules", "reason_differences")):
+        diffs = [[d["request_id"], d["debtor_id"], d["channel"], d["evaluated_at"],
+                  f"{d['recorded']['decision']} {' '.join(d['recorded']['rules'])}",
+                  f"{d['candidate']['decision']} {' '.join(d['candidate']['rules'])}"]
+                 for d in figures.get(key, ())]
+        if diffs:
+            sections.append(_card(title, _table(
+                ["request", "debtor", "channel", "decided at", "record", "candidate"], diffs)))
     policies = ", ".join(figures["recorded_policies"])
     return _page("Backtest: " + figures["candidate_policy"],
-                 f"{span['from']} to {span['to']} (counters warmed up from "
-                 f"{span['warmup_from']}) · recorded with {policies}", sections, figures)
+                 f"{_when(span['from'])} to {_when(span['to'])} (counters warmed up from "
+                 f"{_when(span['warmup_from'])}) · recorded with {policies}", sections, figures)
+
+
+def _when(text: str) -> str:
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -113,7 +113,8 @@ def test_the_comparison_counts_changes_by_rule_channel_region_and_debtor() -> No
     assert channels["call"]["recorded_allowed"] == 2 and channels["call"]["candidate_allowed"] == 1
     per = figures["contacts_per_debtor"]
     assert per["debtors"] == 2 and per["debtors_fewer"] == 1 and per["debtors_more"] == 1
-    assert [d["request_id"] for d in figures["differences"]] == ["r2", "r3", "r4", "r5"]
+    assert [d["request_id"] for d in figures["differences"]] == ["r2", "r3", "r5"]
+    assert [d["request_id"] for d in figures["reason_differences"]] == ["r4"]
     assert figures["recorded_policies"] == {"p@1": 5}
 
 
