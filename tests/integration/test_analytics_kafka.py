@@ -126,3 +126,24 @@ async def test_a_backtest_of_the_running_policy_reproduces_what_the_worker_recor
                                               for d in recorded)
     assert report["totals"]["outcomes"] == len(outcomes)
     assert (tmp_path / "report.html").read_text().count("<svg") >= 8
+
+
+async def test_history_generate_records_onto_empty_topics_only(
+        stack: Any, topic_prefix: str, tmp_path: Path,
+        create_topics: Callable[..., Awaitable[list[str]]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEKEEPER_BROKER", stack.broker_url)
+    args = ["history", "generate", "--days", "3", "--debtors", "30", "--topic-prefix",
+            topic_prefix]
+    first = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert first.exit_code == 0, first.output
+    assert f"{topic_prefix}contact.decisions" in first.output
+    again = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert again.exit_code == 1
+    assert "already holds messages" in again.output
+    report = await _cli("report", "--topic-prefix", topic_prefix, "--since", "4d", "--out",
+                        str(tmp_path / "r.html"), "--json", str(tmp_path / "r.json"))
+    summary = first.output.strip().splitlines()[-1]  # "N decisions, N events, N outcomes..."
+    decided = int(summary.split()[0].replace(",", ""))
+    assert report["totals"]["requests"] == decided > 50
+    assert report["totals"]["outcomes"] > 0

@@ -138,3 +138,22 @@ def test_the_progress_bar_writes_lines_when_not_on_a_terminal() -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("[" + "#" * 8 + "." * 22 + "]  25% 50/200 decisions replayed")
     assert "\r" not in out.getvalue() and len(lines) == 2
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["report", "--since", "3x"], 1,
+     "--since: expected a duration such as 30m, 12h, 7d or 2w, found '3x'"),
+    (["backtest", "--policy", "nosuchpack", "--since", "1d"], 1, "no such policy pack"),
+    (["report", "--out", "/nonexistent/report.html"], 2, "folder '/nonexistent' does not exist"),
+    (["history", "generate", "--end", "2999-01-01"], 2,
+     "--end: expected today or an earlier day, found 2999-01-01"),
+])
+def test_command_mistakes_are_messages(args: list[str], code: int, message: str) -> None:
+    from click.testing import CliRunner
+
+    from gatekeeper.cli import main
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
