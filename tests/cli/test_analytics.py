@@ -58,15 +58,20 @@ def span(history: SyntheticHistory) -> Range:
     return Range(history.start + timedelta(days=7), history.start + timedelta(days=DAYS))
 
 
-def test_the_record_is_what_a_worker_writes(record: list[Message]) -> None:
+def test_the_record_is_what_a_worker_writes(history: SyntheticHistory,
+                                            record: list[Message]) -> None:
     kinds = Counter(m.kind for m in record)
     assert kinds["decisions"] > 6000 and kinds["events"] > 900
     decisions = [orjson.loads(m.value) for m in record if m.kind == "decisions"]
     allowed = {d["decision"]["request_id"] for d in decisions
                if d["decision"]["decision"] == "allowed"}
-    outcomes = [orjson.loads(m.value) for m in record if m.kind == "outcomes"]
-    assert {o["request_id"] for o in outcomes} == allowed  # placed contacts only, each once
-    assert len(outcomes) == len(allowed)
+    reported = [orjson.loads(m.value)["request_id"] for m in record if m.kind == "outcomes"]
+    assert len(reported) == len(set(reported))  # placed contacts only, each once
+    assert set(reported) <= allowed
+    end = history.start + timedelta(days=DAYS)  # a letter's outcome comes up to 3 days later
+    late = {d["request"]["request_id"] for d in decisions
+            if datetime.fromisoformat(d["request"]["requested_at"]) > end - timedelta(days=3)}
+    assert allowed - set(reported) <= late and len(reported) > 0.95 * len(allowed)
     assert all(m.record and m.record.split(" ")[0] in "ab" for m in record
                if m.kind == "decisions")
     assert [m.timestamp for m in record] == sorted(m.timestamp for m in record)
