@@ -13,16 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gatekeeper.errors import InvalidInput
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
-from gatekeeper.record_reader import Item
 from gatekeeper.timebounds import DEFAULT_BOUNDS, TimeBounds, admit_event, admit_outcome
 from gatekeeper.timeutil import parse_rfc3339
 from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
+
+if TYPE_CHECKING:  # (record_reader is the Kafka side: this module stays pure)
+    from gatekeeper.record_reader import Item
 
 EVENT, DECISION, OUTCOME = range(3)  # at one instant: events first, as live
 

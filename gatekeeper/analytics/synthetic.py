@@ -18,7 +18,8 @@ what the report finds comes from the answers, not from the plan. Events: a profi
 every week (zone, region, days past due), and a few opt-outs, cease requests and hardship
 flags. A third of the requests carry no ``debtor`` block (the profile must be used).
 
-``respond`` draws the outcome of a placed (allowed) contact. Same seed, same history.
+``respond`` draws the outcome of a placed (allowed) contact. Same seed, same history (the
+clock is read only for the default end, today).
 """
 
 from __future__ import annotations
