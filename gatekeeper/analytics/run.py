@@ -29,7 +29,7 @@ from gatekeeper.timebounds import TimeBounds
 from gatekeeper.topics import ensure_topics, partitions_of
 
 OUTCOME_GRACE = timedelta(days=3)  # outcomes of the range's last contacts come this late
-REPLAY_ENTRIES = 400_000  # entries held in memory at once (a few hundred bytes each)
+REPLAY_ENTRIES = 100_000  # parsed entries held at once (a few KB each: request, decision)
 
 
 async def run_report(settings: Settings, span: TimeRange) -> dict[str, Any]:
