@@ -9,7 +9,9 @@ For a range [start, end) of the record:
   (``Gate.restore``, planned with the candidate's rules: the counts its rules would have
   seen), so the candidate starts the range with the history's counters, not from zero;
 * every recorded request of the range is decided again by the candidate, at its recorded
-  evaluation time, and compared with the recorded decision (``compare.Comparison``);
+  evaluation time, and compared with the recorded decision (``compare.Comparison``); a
+  request recorded twice (a worker's replay after a crash) is decided again as live, and
+  compared once;
 * outcomes settle reservations and start cool-downs, except those of requests the
   candidate blocks (the contact would not have been placed). A request the candidate newly
   allows has no outcome on record: its reservation stays, as if nothing was reported. An
@@ -59,8 +61,9 @@ class Backtest:
         self.comparison = Comparison(gate.policy.version)
         self.profiles = Profiles()
         self.not_placed: set[str] = set()  # request ids of the range the candidate blocks
-        self.stats = {"events": 0, "restored": 0, "decided": 0, "outcomes": 0,
-                      "outcomes_left_out": 0}
+        self.compared: set[str] = set()  # request ids of the range compared once
+        self.stats = {"events": 0, "restored": 0, "decided": 0, "duplicates": 0,
+                      "outcomes": 0, "outcomes_left_out": 0}
         self.progress = progress
         self.replayed = 0
 
@@ -105,6 +108,10 @@ class Backtest:
                                                   [step.at for step in steps])
         for entry, (candidate, _) in zip(decided, results, strict=True):
             request = entry.request
+            if request.request_id in self.compared:
+                self.stats["duplicates"] += 1  # recorded twice (a replay after a crash)
+                continue
+            self.compared.add(request.request_id)
             region = self.profiles.of(request).region or UNKNOWN
             self.comparison.add(request, region, entry.decision, candidate)
             if not isinstance(candidate, dict) or candidate["decision"] != "allowed":

@@ -121,7 +121,10 @@ async def _backtest(history: SyntheticHistory, record: list[Message], policies: 
 
 def test_a_backtest_of_the_running_policy_reproduces_every_decision(
         history: SyntheticHistory, record: list[Message]) -> None:
-    figures = asyncio.run(_backtest(history, record, ["default"]))
+    last = [m for m in record if m.kind == "decisions"][-1]
+    again = Message(last.kind, last.key, last.value, last.timestamp + 1500, last.record)
+    figures = asyncio.run(_backtest(history, [*record, again], ["default"]))  # (a replay)
+    assert figures["replay"]["duplicates"] == 1
     totals = figures["totals"]
     in_range = sum(1 for e in parse_items(items(record)).entries if e.order == DECISION
                    and span(history).start <= e.at < span(history).end)
