@@ -4,9 +4,10 @@ contact (``SyntheticHistory.respond``) and apply those too, in time order. The r
 record a worker would have written: ``debtor.events``, ``contact.decisions`` (with the
 ``gk-record`` header) and ``contact.outcomes``, each message with its broker timestamp.
 
-It goes onto Kafka (``produce``: the topics must be empty, so a real record is never mixed
-with a synthetic one), into a ``simulate`` history file (``history_lines``), or straight to
-``report`` and ``backtest`` as record items (``items``).
+It goes onto Kafka (``gatekeeper history generate``, ``analytics.run``: onto empty topics
+only, so a real record is never mixed with a synthetic one), into a ``simulate`` history
+file (``history_lines``), or straight to ``report`` and ``backtest`` as record items
+(``items``), as the tests and the benchmark use it.
 """
 
 from __future__ import annotations
@@ -26,9 +27,6 @@ from gatekeeper.gate import Gate
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.record_reader import KINDS, Item
 from gatekeeper.validate import event_from_dict, outcome_from_dict, request_from_dict
-
-EVENTS, REQUESTS, OUTCOMES = range(3)  # at one time: events first, as live
-
 
 EVENTS, REQUESTS, OUTCOMES = range(3)  # at one time: events first, as live
 

@@ -165,3 +165,21 @@ def test_a_stricter_candidate_blocks_the_expected_extra_calls(
     assert per["candidate_mean"] < per["recorded_mean"]
     assert sum(per["recorded"]) == sum(per["candidate"]) == per["debtors"]
     assert datetime.fromisoformat(figures["range"]["from"]) == window.start.astimezone(UTC)
+
+
+def test_history_generate_out_is_a_simulate_history_with_the_same_decisions(
+        tmp_path: Path) -> None:
+    """``history generate --out``: ``simulate`` replays the file into the very decisions the
+    recorder made (its outcomes are those of the allowed contacts only)."""
+    from gatekeeper.analytics.recorder import history_lines
+    from gatekeeper.simulate import run_simulation
+
+    small = SyntheticHistory(40, 10, end=date(2026, 11, 20), seed=3)
+    messages = asyncio.run(record_synthetic(small, ["default"]))
+    history_file, out = tmp_path / "history.jsonl", tmp_path / "decisions.jsonl"
+    history_file.write_bytes(b"".join(history_lines(messages)))
+    count = asyncio.run(run_simulation(history_file, ["default"], None, out))
+    simulated = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    recorded = [orjson.loads(m.value)["decision"] for m in messages if m.kind == "decisions"]
+    assert count == len(recorded) > 300
+    assert simulated == recorded
