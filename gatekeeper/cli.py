@@ -403,5 +403,11 @@ from gatekeeper.http.cli import apikeys, serve  # noqa: E402 - the HTTP API's co
 main.add_command(serve)
 main.add_command(apikeys)
 
+from gatekeeper.analytics.commands import backtest, history, report  # noqa: E402 - analytics
+
+main.add_command(report)
+main.add_command(backtest)
+main.add_command(history)
+
 if __name__ == "__main__":
     main()

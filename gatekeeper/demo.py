@@ -4,12 +4,15 @@ by a synthetic dialer, with a live summary of what was allowed, blocked and dead
 The dialer is gatekeeper.traffic with its DEMO profile: debtors around the world (so some are
 in their night right now), repeated calls to the same numbers, letters with and without the
 required content, field visits for young accounts, opt-outs, cease requests and hardship
-flags arriving as debtor events, and malformed messages.
+flags arriving as debtor events, and malformed messages. A synthetic carrier reports an
+outcome for every allowed contact (``analytics.synthetic.live_outcome``), so ``gatekeeper
+report`` and ``backtest`` have the whole record to work on afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import orjson
 
+from gatekeeper.analytics.synthetic import live_outcome
 from gatekeeper.brokers import BrokerURLError, bootstrap
 from gatekeeper.readiness import NotReady, Readiness
 from gatekeeper.settings import Settings
@@ -103,6 +107,7 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
         kinds = {settings.topics[k]: k for k in ("allowed", "review", "invalid")}
         summary = Summary()
         dialer = Traffic(DEMO, debtors, run="demo")
+        carrier = random.Random(7)  # outcomes of allowed contacts (analytics.synthetic)
         started = time.monotonic()
         print(f"dialer: {rate:.0f} requests/s for {seconds:.0f}s to {debtors} debtors in "
               f"{len(DEMO.zones)} time zones (it is {datetime.now(UTC):%H:%M} UTC)", flush=True)
@@ -126,6 +131,11 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
                 for tp, records in batches.items():
                     for record in records:
                         summary.add(kinds[tp.topic], record.value)
+                        if kinds[tp.topic] == "allowed":  # the carrier reports how it went
+                            outcome = live_outcome(orjson.loads(record.value),
+                                                   datetime.now(UTC), carrier)
+                            await producer.send(settings.topics["outcomes"],
+                                                orjson.dumps(outcome), key=record.key)
                 if elapsed >= next_print:
                     print(summary.line(elapsed), flush=True)
                     next_print += 1.0
@@ -134,6 +144,9 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
             lost = summary.produced - summary.decided
             print(f"\n{summary.produced} requests sent, {summary.decided} decided, "
                   f"{lost} unaccounted for.")
+            print(f"what it recorded: gatekeeper report --topic-prefix "
+                  f"{settings.topic_prefix} --since 1h; gatekeeper backtest --policy PACK "
+                  f"--topic-prefix {settings.topic_prefix} --since 1h")
             return 0 if lost == 0 else 1
         finally:
             await producer.stop()

@@ -92,11 +92,13 @@ class Gate:
         gets its recorded decision; an id reused with other content is invalid input."""
         return [decision for decision, _ in await self.decide_recorded(requests, now)]
 
-    async def decide_recorded(self, requests: Sequence[ContactRequest], now: datetime
-                              ) -> list[Decided]:
+    async def decide_recorded(self, requests: Sequence[ContactRequest],
+                              now: datetime | Sequence[datetime]) -> list[Decided]:
         """``decide``, each decision with its record (the words the store keeps, which go
-        with the decision to ``contact.decisions`` so that a rebuild restores them)."""
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # recorded to the ms
+        with the decision to ``contact.decisions`` so that a rebuild restores them).
+        ``now`` may be one time per request (a backtest decides each at its recorded time)."""
+        times = [now] * len(requests) if isinstance(now, datetime) else list(now)
+        times = [t.replace(microsecond=t.microsecond // 1000 * 1000) for t in times]  # to the ms
         hashes = [content_hash(r) for r in requests]
         out: list[Decided | None] = [None] * len(requests)
         todo = list(range(len(requests)))
@@ -104,7 +106,7 @@ class Gate:
             if not todo:
                 break
             plans = {i: make_plan(requests[i], self.policy, self._state(requests[i].debtor_id),
-                                  now, self.hasher) for i in todo}
+                                  times[i], self.hasher) for i in todo}
             answers = await self.store.run([
                 wire.decide_call(plans[i], hashes[i], counters_ttl=self.counters_ttl,
                                  decision_seconds=self.ttls.decision_seconds) for i in todo])
@@ -209,6 +211,11 @@ class Gate:
                 debtors.append(event.debtor_id)
         for debtor_id, state in zip(debtors, await self.store.run(calls), strict=True):
             self._remember(debtor_id, state_from_hash(wire.pairs(state)))
+
+    def changes_anything(self, outcome: ContactOutcome) -> bool:
+        """Whether applying ``outcome`` can change a later decision: it releases counts of
+        some rule, or it is a conversation (cool-downs). Else it only marks its record."""
+        return bool(self._settle_codes.get(outcome.outcome)) or bool(outcome_fields(outcome))
 
     async def apply_outcomes(self, outcomes: Sequence[ContactOutcome], now: datetime
                              ) -> list[Any]:

@@ -27,19 +27,24 @@ from functools import partial
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate, Recorded
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.record_reader import (
+    KINDS,
+    Item,
+    partition_groups,
+    read_partitions,
+    record_consumer,
+)
 from gatekeeper.settings import Settings
 from gatekeeper.timebounds import TimeBounds, admit_event, admit_outcome
 from gatekeeper.topics import partitions_of
 from gatekeeper.validate import parse_event, parse_outcome, request_from_dict
 
 log = logging.getLogger(__name__)
-KINDS = ("events", "decisions", "outcomes")  # at one timestamp: events first, as live
 CHUNK = 2000
 DAY_MS = 86_400_000
 
@@ -60,15 +65,6 @@ class Stats:
                 "skipped": self.skipped, "partitions": self.partitions}
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    timestamp: int  # ms
-    order: int
-    key: bytes  # the debtor
-    value: bytes
-    record: str | None  # decisions: the gk-record header
-
-
 def window_days(gate: Gate) -> int:
     """How far back decisions and outcomes still matter: the longest window, two decision
     TTLs (records live that long) and two days of time-zone margin."""
@@ -87,25 +83,18 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
     since_ms = int((now - timedelta(days=window_days(gate))).timestamp() * 1000)
     topics = {kind: settings.topics[kind] for kind in KINDS}
     stats = Stats()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(settings.broker), group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 * 1024 * 1024,
-                                fetch_max_bytes=16 * 1024 * 1024)
+    consumer = record_consumer(bootstrap(settings.broker))
     await consumer.start()
     try:
         found = await partitions_of(settings.broker, list(topics.values()))
-        counts = {len(numbers) for numbers in found.values()}
-        counts.discard(0)
-        numbers = range(max(counts, default=0))
-        # co-partitioned topics: one partition number at a time holds all of its debtors;
-        # otherwise one pass over everything
-        groups = [[n] for n in numbers] if len(counts) <= 1 else [list(numbers)]
+        groups = partition_groups(found)
         started, last_report = time.monotonic(), 0.0
         for index, group in enumerate(groups):
-            items = await _read_partitions(consumer, topics, found, group, since_ms)
+            items = await read_partitions(consumer, topics, found, group, {
+                "events": None, "decisions": since_ms, "outcomes": since_ms})
             stats.partitions += len(group)
             batches = _Batches(gate, now, stats, TimeBounds.from_settings(settings))
-            for _, _, item in items:
+            for item in items:
                 await batches.add(item)
                 if time.monotonic() - last_report > 2.0:
                     last_report = time.monotonic()
@@ -123,47 +112,6 @@ def _progress(stats: Stats, number: int, total: int, started: float) -> str:
     return (f"partition group {number + 1}/{total}: {stats.events} events, {stats.decisions} "
             f"decisions ({stats.restored} restored), {stats.outcomes} outcomes in "
             f"{seconds:.1f}s ({done / max(seconds, 1e-3):,.0f} messages/s)")
-
-
-async def _read_partitions(consumer: AIOKafkaConsumer, topics: dict[str, str],
-                           found: dict[str, list[int]], numbers: list[int], since_ms: int
-                           ) -> list[tuple[int, int, Item]]:
-    """Every message of these partitions of the three topics, up to their ends now, merged
-    in broker-timestamp order (events from the beginning, the rest from the window)."""
-    tps = {TopicPartition(topic, n): KINDS.index(kind) for kind, topic in topics.items()
-           for n in numbers if n in found.get(topic, ())}
-    present = list(tps)
-    if not present:
-        return []
-    consumer.assign(present)
-    ends = await consumer.end_offsets(present)
-    starts = await consumer.beginning_offsets(present)
-    windowed = [tp for tp in present if tps[tp] != 0]
-    if windowed:
-        times = await consumer.offsets_for_times({tp: since_ms for tp in windowed})
-        for tp in windowed:
-            at = times.get(tp)
-            starts[tp] = at.offset if at is not None else ends[tp]
-    for tp in present:
-        consumer.seek(tp, starts[tp])
-    left = {tp for tp in present if starts[tp] < ends[tp]}
-    items: list[tuple[int, int, Item]] = []
-    while left:
-        batches = await consumer.getmany(*left, timeout_ms=1000, max_records=20000)
-        for tp, records in batches.items():
-            order = tps[tp]
-            for record in records:
-                if record.offset >= ends[tp]:
-                    continue
-                header = dict(record.headers or ()).get("gk-record")
-                items.append((record.timestamp, order, Item(
-                    record.timestamp, order, record.key or b"", record.value or b"",
-                    header.decode() if header else None)))
-        for tp in list(left):
-            if await consumer.position(tp) >= ends[tp]:
-                left.discard(tp)
-    items.sort(key=lambda entry: (entry[0], entry[1]))
-    return items
 
 
 class _Batches:

@@ -53,7 +53,8 @@ def invalid_decision(data: Any, error: InvalidInput) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def _store(redis_url: str | None) -> AsyncIterator[Store]:
+async def simulation_store(redis_url: str | None) -> AsyncIterator[Store]:
+    """A store of its own: a private redis-server (or the Redis given), claimed empty."""
     with PrivateRedis() if redis_url is None else nullcontext() as private:
         store = Store.from_url(redis_url or private.url)  # type: ignore[union-attr]
         try:
@@ -126,7 +127,7 @@ async def run_simulation(input_file: Path, policies: list[str], redis_url: str |
     for line in bad:
         report(line.describe(input_file) + (" (decision: invalid)" if line.kind == "request"
                                             else " (left out)"))
-    async with _store(redis_url) as store:
+    async with simulation_store(redis_url) as store:
         if out_file is None:
             count = await simulate(read_history(input_file), policies, store,
                                    sys.stdout.buffer)

@@ -12,7 +12,11 @@ PURE = ["gatekeeper.model", "gatekeeper.validate", "gatekeeper.policy", "gatekee
         "gatekeeper.plan", "gatekeeper.verdict", "gatekeeper.state", "gatekeeper.counters.keys",
         "gatekeeper.stream.routing", "gatekeeper.signing", "gatekeeper.timebounds",
         "gatekeeper.counters.wire", "gatekeeper.counters.memory_store", "gatekeeper.stored",
-        "gatekeeper.timeutil", "gatekeeper.debtor_view"]
+        "gatekeeper.timeutil", "gatekeeper.debtor_view", "gatekeeper.analytics.dimensions",
+        "gatekeeper.analytics.entries",
+        "gatekeeper.analytics.figures", "gatekeeper.analytics.compare",
+        "gatekeeper.analytics.svg", "gatekeeper.analytics.page",
+        "gatekeeper.analytics.synthetic", "gatekeeper.analytics.replay"]
 PACKAGE = Path(__file__).resolve().parents[2] / "gatekeeper"
 
 
