@@ -69,8 +69,9 @@ async def single(client: Any, commands: Sequence[Command], timeout: float) -> li
 async def per_node(cluster: Any, commands: Sequence[Command], keys: Sequence[str],
                    timeout: float, probe: bool = False) -> tuple[list[Any], dict[str, Any]]:
     """``commands[i]`` runs on the node owning ``keys[i]``'s slot; one pipeline per node,
-    concurrently. Returns the answers in command order and, with ``probe``, each node's
-    answer to ``INFO server`` read on the same connection as its commands."""
+    concurrently. Returns the answers in command order and, for each node sent to, its
+    answer to ``INFO server`` read on the same connection as its commands (with ``probe``;
+    None without)."""
     await cluster.initialize()  # no-op once the slot map is known
     answers: list[Any] = [None] * len(commands)
     probes: dict[str, Any] = {}
@@ -86,8 +87,7 @@ async def per_node(cluster: Any, commands: Sequence[Command], keys: Sequence[str
         redirected: list[int] = []
         for (name, (_node, indices)), (info, node_answers) in zip(
                 groups.items(), results, strict=True):
-            if probe:
-                probes[name] = info
+            probes[name] = info
             for index, answer in zip(indices, node_answers, strict=True):
                 if isinstance(answer, AskError | MovedError) and attempt < REDIRECTS:
                     redirected.append(index)

@@ -62,7 +62,8 @@ class Store:
         self.timeout = timeout  # one pipeline, written and read back
         self.sources = {name: _script_source(name) for name in SCRIPTS}
         self.shas: dict[str, str] = {}
-        self.round_trips = 0
+        self.round_trips = 0  # pipelines (a cluster's concurrent per-node ones count once)
+        self.node_pipelines = 0  # pipelines per node
         self.epoch: str | None = None  # the verified epoch (guard.py); None: hold
         self.identity: dict[str, str] = {}  # node -> run id when the epoch was verified
 
@@ -266,6 +267,7 @@ class Store:
             answers, _ = await self._per_node(commands, [c[1] for c in commands])
             return answers
         self.round_trips += 1
+        self.node_pipelines += 1
         try:
             return await pipeline.single(self.client, commands, self.timeout)
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
@@ -277,11 +279,14 @@ class Store:
                         probe: bool = False) -> tuple[list[Any], dict[str, Any]]:
         self.round_trips += 1
         try:
-            return await pipeline.per_node(self.client, commands, keys, self.timeout, probe)
+            answers, probes = await pipeline.per_node(self.client, commands, keys,
+                                                      self.timeout, probe)
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
+        self.node_pipelines += len(probes)
+        return answers, probes
 
 
 def _run_id(info: Any) -> str:
