@@ -103,8 +103,8 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str], *, lane: s
                          for k in ("counters", "state"))
     result.update({
         "batches": int(batches),
-        "mean_batch_size": round(metrics1.get("gatekeeper_batch_size_sum", 0)
-                                 / batches, 1) if batches else None,
+        "mean_batch_size": round(delta("gatekeeper_batch_size_sum") / batches, 1)
+        if batches else None,
         # the request agent's pipelines per request batch: every pipeline but those of the
         # events and outcomes agents (apply_state, settle); stale answers cost a re-plan
         "redis_round_trips": int(trips),

@@ -31,10 +31,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from mode import Service
 
 from gatekeeper.brokers import bootstrap
@@ -90,7 +92,8 @@ class RequestLoop(Service):
     # ------------------------------------------------------------------ lifecycle
     async def on_start(self) -> None:
         servers = bootstrap(self.broker)
-        self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=1)
+        self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=1,
+                                         partitioner=KeyPartitioner())
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=10_000,
@@ -219,6 +222,22 @@ class RequestLoop(Service):
         self.ledger.assign(partitions)
         self._revoking = False
         log.info("hot loop: assigned %s", _names(partitions))
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner (murmur2 of the key, as faust's and Java's), with each
+    key's hash remembered: a debtor's messages all hash the same key, and murmur2 is pure
+    Python in aiokafka."""
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._hash = lru_cache(maxsize=1 << 17)(murmur2)
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]
+                 ) -> int:
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        return all_partitions[(int(self._hash(key)) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -233,3 +233,16 @@ def test_a_revocation_lets_the_batches_in_flight_commit_first() -> None:
         return consumer.log
 
     assert asyncio.run(run()) == ["decide 0@0", "send 0@0", "commit [(0, 1)]", "revoked"]
+
+
+def test_the_key_partitioner_places_every_key_where_the_default_one_does() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    ours = hotloop.KeyPartitioner()
+    for n in (1, 4, 7):
+        partitions = list(range(n))
+        for i in range(2000):
+            key = f"D{i:06d}".encode()
+            for _ in range(2):  # the second time from its memory
+                assert ours(key, partitions, partitions) == DefaultPartitioner()(
+                    key, partitions, partitions)
