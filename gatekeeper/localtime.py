@@ -47,20 +47,31 @@ def _parsed(number: str) -> phonenumbers.PhoneNumber | None:
 
 
 @lru_cache(maxsize=262144)
-def phone_zones(number: str) -> tuple[str, ...]:
-    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+def _phone_facts(number: str) -> tuple[tuple[str, ...], bool]:
+    """An E.164 number's zones and whether it is non-geographic, from one classification
+    of the number (the costly step, as ``time_zones_for_number`` would make it again)."""
     parsed = _parsed(number)
     if parsed is None:
-        return ()
-    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
-    return tuple(zones[:MAX_PHONE_ZONES])
+        return (), False
+    kind = phonenumbers.number_type(parsed)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        found: Sequence[str] = ()
+    elif phonenumbers.is_number_type_geographical(kind, parsed.country_code or 0):
+        found = phone_timezone.time_zones_for_geographical_number(parsed)
+    else:
+        found = phone_timezone.time_zones_for_number(parsed)
+    zones = [z for z in found if z != "Etc/Unknown"]
+    return tuple(zones[:MAX_PHONE_ZONES]), kind in NON_GEOGRAPHIC
 
 
-@lru_cache(maxsize=65536)
+def phone_zones(number: str) -> tuple[str, ...]:
+    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+    return _phone_facts(number)[0]
+
+
 def non_geographic(number: str) -> bool:
     """A toll-free, premium, shared-cost or personal number: its area code locates nobody."""
-    parsed = _parsed(number)
-    return parsed is not None and phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
+    return _phone_facts(number)[1]
 
 
 def candidate_zones(channel: str, destination: str,
