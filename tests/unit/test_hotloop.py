@@ -246,3 +246,18 @@ def test_the_key_partitioner_places_every_key_where_the_default_one_does() -> No
             for _ in range(2):  # the second time from its memory
                 assert ours(key, partitions, partitions) == DefaultPartitioner()(
                     key, partitions, partitions)
+
+
+def test_the_request_loop_setting_names_the_variable_when_it_is_wrong() -> None:
+    from gatekeeper.errors import ConfigError
+    from gatekeeper.settings import Settings
+    from gatekeeper.stream.app import control_group
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"GATEKEEPER_REQUEST_LOOP": "kafka-streams"})
+    assert str(caught.value) == ("GATEKEEPER_REQUEST_LOOP: expected aiokafka or faust, "
+                                 "found 'kafka-streams'")
+    hot = Settings.from_env({"GATEKEEPER_APP_ID": "gk"})
+    old = Settings.from_env({"GATEKEEPER_APP_ID": "gk", "GATEKEEPER_REQUEST_LOOP": "faust"})
+    assert (hot.request_loop, control_group(hot)) == ("aiokafka", "gk.control")
+    assert (old.request_loop, control_group(old)) == ("faust", "gk")
