@@ -49,6 +49,8 @@ log = logging.getLogger("gatekeeper.worker")
 IN_FLIGHT = 2  # batches whose acknowledgements may be outstanding while one is decided
 REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to commit
 STOP_WAIT = 15.0
+PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
+MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a decided batch
 Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
 Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
 
@@ -83,6 +85,8 @@ class RequestLoop(Service):
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.in_flight: deque[asyncio.Task[None]] = deque()
+        self.partitioner = KeyPartitioner()
+        self._known_partitions: dict[str, tuple[float, list[int]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._revoking = False
@@ -93,7 +97,7 @@ class RequestLoop(Service):
     async def on_start(self) -> None:
         servers = bootstrap(self.broker)
         self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=1,
-                                         partitioner=KeyPartitioner())
+                                         max_batch_size=MAX_BATCH_BYTES)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=10_000,
@@ -160,10 +164,39 @@ class RequestLoop(Service):
         return await self.decide(batch.records)
 
     async def _send(self, outputs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        """Hand ``outputs`` to the producer as one record batch per topic and partition (in
+        output order within each), without waiting for the acknowledgements: a record
+        batch costs one call, where ``send`` per message cost the loop more than a check."""
         assert self.producer is not None
-        send = self.producer.send
-        return [await send(self.topics[o.kind], o.value, key=o.key, headers=list(o.headers))
-                for o in outputs]
+        producer = self.producer
+        builders: dict[tuple[str, int], Any] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for output in outputs:
+            topic = self.topics[output.kind]
+            partitions = await self._partitions(topic)
+            slot = (topic, self.partitioner(output.key, partitions, partitions))
+            builder = builders.get(slot)
+            if builder is None:
+                builder = builders[slot] = producer.create_batch()
+            headers = list(output.headers)
+            if builder.append(timestamp=None, key=output.key, value=output.value,
+                              headers=headers) is None:  # full: send it, start the next
+                futures.append(await producer.send_batch(builder, slot[0], partition=slot[1]))
+                builder = builders[slot] = producer.create_batch()
+                builder.append(timestamp=None, key=output.key, value=output.value,
+                               headers=headers)  # (an empty batch takes any one record)
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        return futures
+
+    async def _partitions(self, topic: str) -> list[int]:
+        """The topic's partitions (looked up again every ``PARTITIONS_FOR`` seconds)."""
+        assert self.producer is not None
+        known = self._known_partitions.get(topic)
+        if known is None or time.monotonic() - known[0] > PARTITIONS_FOR:
+            partitions = sorted(await self.producer.partitions_for(topic))
+            known = self._known_partitions[topic] = (time.monotonic(), partitions)
+        return known[1]
 
     async def produce(self, outputs: Sequence[Outgoing]) -> None:
         """Send ``outputs`` and wait for every acknowledgement (the runner's ``deliver``)."""
@@ -227,7 +260,7 @@ class RequestLoop(Service):
 class KeyPartitioner:
     """aiokafka's default partitioner (murmur2 of the key, as faust's and Java's), with each
     key's hash remembered: a debtor's messages all hash the same key, and murmur2 is pure
-    Python in aiokafka."""
+    Python in aiokafka. The loop places its record batches with it."""
 
     def __init__(self) -> None:
         self._default = DefaultPartitioner()

@@ -56,29 +56,53 @@ class Consumer:
         self.log.append(f"commit {sorted((tp.partition, o) for tp, o in offsets.items())}")
 
 
-class Producer:
-    """Each send's future is settled by the test (``ack``/``fail``), or at once."""
+class Builder:
+    """A record batch of at most ``capacity`` records (then ``append`` answers None)."""
 
-    def __init__(self, log: list[str], manual: bool = False):
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.values: list[bytes] = []
+
+    def append(self, *, timestamp: Any, key: bytes | None, value: bytes, headers: Any
+               ) -> object | None:
+        if len(self.values) >= self.capacity:
+            return None
+        self.values.append(value)
+        return object()
+
+
+class Producer:
+    """Each record batch's future is settled by the test (``ack``/``fail`` of one of its
+    values), or at once. One record per batch unless ``capacity`` says otherwise."""
+
+    def __init__(self, log: list[str], manual: bool = False, capacity: int = 1):
         self.log = log
         self.manual = manual
-        self.pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self.capacity = capacity
+        self.pending: list[tuple[list[bytes], asyncio.Future[None]]] = []
         self.sent: list[bytes] = []
 
-    async def send(self, topic: str, value: bytes, key: bytes | None = None,
-                   headers: Any = None) -> asyncio.Future[None]:
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    def create_batch(self) -> Builder:
+        return Builder(self.capacity)
+
+    async def send_batch(self, batch: Builder, topic: str, *, partition: int
+                         ) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.sent.append(value)
-        self.log.append(f"send {value.decode()}")
+        for value in batch.values:
+            self.sent.append(value)
+            self.log.append(f"send {value.decode()}")
         if self.manual:
-            self.pending.append((value, future))
+            self.pending.append((batch.values, future))
         else:
             future.set_result(None)
         return future
 
     def ack(self, value: bytes, error: Exception | None = None) -> None:
-        for sent, future in self.pending:
-            if sent == value and not future.done():
+        for values, future in self.pending:
+            if value in values and not future.done():
                 if error is None:
                     future.set_result(None)
                 else:
@@ -261,3 +285,33 @@ def test_the_request_loop_setting_names_the_variable_when_it_is_wrong() -> None:
     old = Settings.from_env({"GATEKEEPER_APP_ID": "gk", "GATEKEEPER_REQUEST_LOOP": "faust"})
     assert (hot.request_loop, control_group(hot)) == ("aiokafka", "gk.control")
     assert (old.request_loop, control_group(old)) == ("faust", "gk")
+
+
+def test_outputs_go_as_one_record_batch_per_topic_and_partition_in_their_order() -> None:
+    async def run() -> tuple[Producer, list[Outgoing], Any]:
+        producer = Producer([], capacity=3)
+        batches: list[tuple[str, int, list[bytes]]] = []
+        send_batch = producer.send_batch
+
+        async def recorded(batch: Builder, topic: str, *, partition: int
+                           ) -> asyncio.Future[None]:
+            batches.append((topic, partition, list(batch.values)))
+            return await send_batch(batch, topic, partition=partition)
+
+        producer.send_batch = recorded  # type: ignore[method-assign]
+        loop = make_loop(Consumer([]), producer, one_output_each([]))
+        loop.topics = {"allowed": "out", "decisions": "record"}
+        outputs = [Outgoing(kind, f"D{i % 5}".encode(), f"{kind}-{i}".encode())
+                   for i in range(20) for kind in ("allowed", "decisions")]
+        futures = await loop._send(outputs)
+        assert len(futures) == len(batches)
+        return producer, outputs, batches
+
+    producer, outputs, batches = asyncio.run(run())
+    assert sorted(producer.sent) == sorted(o.value for o in outputs)  # each once
+    partitioner = hotloop.KeyPartitioner()
+    for topic, partition, values in batches:
+        assert len(values) <= 3
+        mine = [o.value for o in outputs if (o.kind == "allowed") == (topic == "out")
+                and partitioner(o.key, [0, 1], [0, 1]) == partition]
+        assert values == [v for v in mine if v in values]  # output order within a partition
