@@ -270,7 +270,9 @@ class Store:
         self.node_pipelines += 1
         try:
             return await pipeline.single(self.client, commands, self.timeout)
-        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+        except TimeoutError as exc:
+            raise self._timed_out(len(commands)) from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
@@ -281,12 +283,18 @@ class Store:
         try:
             answers, probes = await pipeline.per_node(self.client, commands, keys,
                                                       self.timeout, probe)
-        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+        except TimeoutError as exc:
+            raise self._timed_out(len(commands)) from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
         self.node_pipelines += len(probes)
         return answers, probes
+
+    def _timed_out(self, commands: int) -> StoreUnavailable:
+        return StoreUnavailable(f"redis did not answer a pipeline of {commands} commands "
+                                f"within {self.timeout:g} s (paused, overloaded or gone)")
 
 
 def _run_id(info: Any) -> str:
