@@ -65,10 +65,11 @@ from harness import (  # noqa: E402
     stack_up,
     stop_all_children,
 )
+from phases.cluster import phase_cluster  # noqa: E402
 from phases.durability import phase_durability  # noqa: E402
 from phases.latency import phase_latency  # noqa: E402
 from phases.lua import phase_lua  # noqa: E402
-from phases.passthrough import phase_aiokafka, phase_faust  # noqa: E402
+from phases.passthrough import phase_aiokafka, phase_faust, phase_hot  # noqa: E402
 from phases.profile import phase_profile  # noqa: E402
 from phases.worker import phase_gatekeeper  # noqa: E402
 from report import machine, table, versions  # noqa: E402
@@ -106,7 +107,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
-        lanes = ["sat", "aio", "pt", "gk", "lat", "ptlat"] + (["prof"] if cfg.profile else [])
+        lanes = ["sat", "aio", "pt", "hp", "gk", "gk2", "lat", "ptlat"] + (
+            ["prof"] if cfg.profile else [])
         topics = [run.input_topic] + [t for lane in lanes[1:] for t in run.topics(lane).values()]
         P.update(f"creating {len(topics)} topics ({PARTITIONS} partitions) under {prefix}")
         await create_topics(stack.bootstrap, topics, append_time=[
@@ -128,7 +130,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
                           "night_zones_now": mix.night_zones,
                           "channels": dict(channels),
                           "bytes_mean": round(sum(len(v) for _, v in messages) / len(messages))}
-        saturating = bool(cfg.phases & {"aiokafka", "faust", "gatekeeper"}) or cfg.profile
+        saturating = bool(cfg.phases & {"aiokafka", "faust", "hot", "gatekeeper", "workers2"}
+                          ) or cfg.profile
         took = await produce(stack.bootstrap, run.input_topic, messages if saturating else [],
                              "pre-producing")
         del messages
@@ -142,8 +145,14 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             results["aiokafka_passthrough"] = await phase_aiokafka(run)
         if "faust" in want:
             results["passthrough"] = await phase_faust(run)
+        if "hot" in want:
+            results["hot_passthrough"] = await phase_hot(run)
         if "gatekeeper" in want:
             results["gatekeeper"] = await phase_gatekeeper(run, mix, debtors)
+        if "workers2" in want:
+            results["gatekeeper_two_workers"] = await phase_gatekeeper(
+                run, mix, debtors, lane="gk2", workers=2 * cfg.workers,
+                name="gatekeeper, two workers")
         if "latency" in want:
             results["latency"] = await phase_latency(run)
             results.setdefault("passthrough", {})["latency"] = await phase_latency(
@@ -160,6 +169,12 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - it uses gate internals that may move
                 P.done(f"durability: failed ({exc!r}); the other figures stand")
                 results["durability"] = {"error": repr(exc)}
+        if "cluster" in want:
+            try:
+                results["cluster"] = await phase_cluster(run)
+            except Exception as exc:  # noqa: BLE001 - a missing redis-cli or cluster
+                P.done(f"cluster: failed ({exc!r}); the other figures stand")
+                results["cluster"] = {"error": repr(exc)}
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
@@ -184,6 +199,15 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         results["ratio_gatekeeper_to_passthrough"] = round(gk["rps"] / pt["rps"], 3)
     if gk.get("rps") and aio.get("rps"):
         results["ratio_gatekeeper_to_aiokafka"] = round(gk["rps"] / aio["rps"], 3)
+    hot = results.get("hot_passthrough", {})
+    if gk.get("rps") and hot.get("rps"):
+        results["ratio_gatekeeper_to_hot_passthrough"] = round(gk["rps"] / hot["rps"], 3)
+    two = results.get("gatekeeper_two_workers", {})
+    if gk.get("rps") and two.get("rps"):
+        results["ratio_two_workers_to_one"] = round(two["rps"] / gk["rps"], 3)
+    cluster = results.get("cluster", {})
+    results["ratio_cluster_to_single"] = cluster.get("ratio_cluster_to_single")
+    low = (results.get("latency", {}).get("at_other_rates") or [{}])[0].get("latency_ms", {})
     results["redis_roundtrips_per_batch"] = gk.get("redis_round_trips_per_batch")
     results["redis_bytes_per_debtor"] = gk.get("redis_bytes_per_debtor")
     results["lua_decisions_per_s"] = results.get("lua", {}).get("lua_decisions_per_s")
@@ -195,11 +219,20 @@ async def main_async(cfg: Config) -> dict[str, Any]:
     def check(value: Any, ok: Callable[[Any], bool]) -> bool | None:
         return None if value is None else ok(value)
 
+    nodes = (cluster.get("cluster") or {}).get("node_pipelines_per_batch")
     results["targets_met"] = {
-        "throughput": check(results.get("ratio_gatekeeper_to_passthrough"), lambda v: v >= 0.8),
+        "throughput": check(results.get("ratio_gatekeeper_to_passthrough"), lambda v: v >= 2.0),
+        "throughput_aiokafka": check(results.get("ratio_gatekeeper_to_aiokafka"),
+                                     lambda v: v >= 0.25),
         "latency": check(latency.get("p99"), lambda v: v <= 25),
+        "latency_low": check(low.get("p99"), lambda v: v <= 15),
+        "gate_decide": check(results.get("lua", {}).get("gate_decide_per_s"),
+                             lambda v: v >= 20_000),
         "roundtrips": check(results["redis_roundtrips_per_batch"], lambda v: v <= 1),
         "memory": check(results["redis_bytes_per_debtor"], lambda v: v <= 300),
+        "two_workers": check(results.get("ratio_two_workers_to_one"), lambda v: v >= 1.8),
+        "cluster": check(results["ratio_cluster_to_single"],
+                         lambda v: v >= 0.9 and nodes is not None and nodes <= 3.0),
     }
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["total_seconds"] = round(P.elapsed(), 1)
@@ -263,8 +296,8 @@ def main() -> int:
                         help="debtor events for 5%% of the book: produced to the worker's "
                         "debtor.events before it starts (default), or applied to Redis by "
                         "the harness (the worker then learns them by stale answers)")
-    parser.add_argument("--phases", help="comma-separated subset of "
-                        "aiokafka,faust,gatekeeper,latency,lua,durability (default: all)")
+    parser.add_argument("--phases", help="comma-separated subset of aiokafka,faust,hot,"
+                        "gatekeeper,workers2,latency,lua,durability,cluster (default: all)")
     parser.add_argument("--ref", help="benchmark this git revision (exported with git archive "
                         "to a temporary directory) instead of the work tree as it is")
     args = parser.parse_args()

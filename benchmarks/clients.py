@@ -23,17 +23,29 @@ def tps(topic: str) -> list[Any]:
 
 async def create_topics(bootstrap: str, names: Iterable[str],
                         append_time: Iterable[str] = ()) -> None:
-    """Create topics; those in ``append_time`` stamp records with the broker's clock."""
+    """Create topics; those in ``append_time`` stamp records with the broker's clock. The
+    record topics (debtor events, outcomes, decisions) get the retention the worker wants:
+    it refuses to start on shorter ones."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from gatekeeper.settings import TOPIC_DEFAULTS, Settings
+    from gatekeeper.topics import topic_configs
+
+    record = {TOPIC_DEFAULTS[kind]: configs
+              for kind, configs in topic_configs(Settings()).items()}
+
+    def configs(name: str) -> dict[str, str]:
+        found = next((c for suffix, c in record.items() if name.endswith(suffix)), {})
+        return {**found, **({"message.timestamp.type": "LogAppendTime"}
+                            if name in stamped else {})}
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
     await admin.start()
     try:
         names = list(names)
         stamped = set(append_time)
-        await admin.create_topics([
-            NewTopic(n, PARTITIONS, 1, topic_configs={"message.timestamp.type": "LogAppendTime"}
-                     if n in stamped else {}) for n in names])
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1, topic_configs=configs(n))
+                                   for n in names])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             described = await admin.describe_topics(names)

@@ -5,6 +5,8 @@ launcher registers a Prometheus collector on GATEKEEPER_METRICS_PORT that reads,
 time:
 
     gatekeeper_bench_redis_round_trips_total         Store.round_trips of every Store
+    gatekeeper_bench_node_pipelines_total            Store.node_pipelines (a cluster: one
+                                                     per node a pipeline went to)
     gatekeeper_bench_store_runs_total{script=...}    Store.run pipelines by their first
                                                      call's script (decide, apply_state...)
     gatekeeper_bench_stale_answers_total             decide answers "stale" (re-planned)
@@ -62,6 +64,10 @@ class BenchMetrics:
                                     "Redis pipelines sent by the worker's stores")
         trips.add_metric([], sum(store.round_trips for store in list(_stores)))
         yield trips
+        nodes = CounterMetricFamily("gatekeeper_bench_node_pipelines",
+                                    "Redis pipelines per node sent by the worker's stores")
+        nodes.add_metric([], sum(getattr(store, "node_pipelines", 0) for store in list(_stores)))
+        yield nodes
         runs = CounterMetricFamily("gatekeeper_bench_store_runs",
                                    "Store.run pipelines by script", labels=["script"])
         for script, count in _runs.items():

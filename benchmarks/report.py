@@ -59,23 +59,37 @@ def table(results: dict[str, Any]) -> str:
         return f"{int(v):,}{unit}"
 
     ratio = results.get("ratio_gatekeeper_to_passthrough")
+    met = results.get("targets_met") or {}
+    cl = (results.get("cluster") or {}).get("cluster") or {}
+    one = (results.get("cluster") or {}).get("single") or {}
     rows += [
         ("aiokafka passthrough", fmt(results.get("aiokafka_passthrough", {}).get("rps"), "/s"),
          "", ""),
         ("faust passthrough", fmt(results.get("passthrough", {}).get("rps"), "/s"), "", ""),
+        ("hot-path passthrough (faust app + aiokafka loop)",
+         fmt(results.get("hot_passthrough", {}).get("rps"), "/s"), "", ""),
         ("gatekeeper worker (default pack)", fmt(gk.get("rps"), "/s"), "", ""),
-        ("gatekeeper / faust passthrough", f"{ratio:.0%}" if ratio is not None else "-",
-         ">= 80%", verdict(None if ratio is None else ratio >= 0.8)),
-        ("gatekeeper / aiokafka passthrough",
-         f"{results['ratio_gatekeeper_to_aiokafka']:.0%}"
-         if results.get("ratio_gatekeeper_to_aiokafka") is not None else "-", "", ""),
+        ("gatekeeper / faust passthrough", f"{ratio:.2f}" if ratio is not None else "-",
+         ">= 2.0", verdict(None if ratio is None else ratio >= 2.0)),
+        ("gatekeeper / aiokafka passthrough", fmt(results.get("ratio_gatekeeper_to_aiokafka")),
+         ">= 0.25", verdict(met.get("throughput_aiokafka"))),
+        ("gatekeeper / hot-path passthrough",
+         fmt(results.get("ratio_gatekeeper_to_hot_passthrough")), "", ""),
+        ("two worker processes / one", fmt(results.get("ratio_two_workers_to_one")), ">= 1.8",
+         verdict(met.get("two_workers"))),
+        ("3-master Redis Cluster / one Redis", fmt(results.get("ratio_cluster_to_single")),
+         ">= 0.9", verdict(met.get("cluster"))),
+        ("  pipelines per node per batch (cluster / one)",
+         f"{fmt(cl.get('node_pipelines_per_batch'))} / "
+         f"{fmt(one.get('node_pipelines_per_batch'))}", "<= 3 / 1", ""),
         (f"latency p50 at {fmt(results.get('latency', {}).get('offered_rps'), '/s')}",
          fmt(lat.get("p50"), " ms"), "", ""),
         ("latency p95", fmt(lat.get("p95"), " ms"), "", ""),
         ("latency p99", fmt(lat.get("p99"), " ms"), "<= 25 ms",
          verdict(None if lat.get("p99") is None else lat["p99"] <= 25)),
         *[(f"latency p50 / p99 at {fmt(o['offered_rps'], '/s')}",
-           f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "", "")
+           f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "<= 15 ms",
+           verdict(met.get("latency_low")))
           for o in results.get("latency", {}).get("at_other_rates", [])],
         *[(f"faust passthrough latency p50 / p99 at {fmt(o['offered_rps'], '/s')}",
            f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "", "")
@@ -104,9 +118,10 @@ def table(results: dict[str, Any]) -> str:
         value = (phase.get("cpu_cores") or {}).get("others")
         return "-" if value is None else f"{value:.2f}" + (" (disturbed)" if value > 0.15 else "")
 
-    rows += [("background CPU, cores (aio / faust / gk runs)",
+    rows += [("background CPU, cores (aio / faust / hot / gk / gk x2 runs)",
               " / ".join(others(results.get(k, {})) for k in
-                         ("aiokafka_passthrough", "passthrough", "gatekeeper")), "", ""),
+                         ("aiokafka_passthrough", "passthrough", "hot_passthrough",
+                          "gatekeeper", "gatekeeper_two_workers")), "", ""),
              ("background CPU, cores (latency run)",
               others(results.get("latency", {})), "", "")]
     rb = lua.get("redis_benchmark") or {}
@@ -115,7 +130,7 @@ def table(results: dict[str, Any]) -> str:
                  ("SET (redis-benchmark)", fmt(rb.get("set_per_s"), "/s"), "", "")]
     if lua.get("gate_decide_per_s"):
         rows.append(("Gate.decide in-process, no Kafka", fmt(lua["gate_decide_per_s"], "/s"),
-                     "", ""))
+                     ">= 20,000/s", verdict(met.get("gate_decide"))))
     modes = (results.get("durability") or {}).get("modes") or {}
     if all(m in modes for m in ("no", "everysec", "always")):
         order = ("no", "everysec", "always")

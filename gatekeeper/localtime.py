@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -46,20 +47,31 @@ def _parsed(number: str) -> phonenumbers.PhoneNumber | None:
 
 
 @lru_cache(maxsize=262144)
-def phone_zones(number: str) -> tuple[str, ...]:
-    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+def _phone_facts(number: str) -> tuple[tuple[str, ...], bool]:
+    """An E.164 number's zones and whether it is non-geographic, from one classification
+    of the number (the costly step, as ``time_zones_for_number`` would make it again)."""
     parsed = _parsed(number)
     if parsed is None:
-        return ()
-    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
-    return tuple(zones[:MAX_PHONE_ZONES])
+        return (), False
+    kind = phonenumbers.number_type(parsed)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        found: Sequence[str] = ()
+    elif phonenumbers.is_number_type_geographical(kind, parsed.country_code or 0):
+        found = phone_timezone.time_zones_for_geographical_number(parsed)
+    else:
+        found = phone_timezone.time_zones_for_number(parsed)
+    zones = [z for z in found if z != "Etc/Unknown"]
+    return tuple(zones[:MAX_PHONE_ZONES]), kind in NON_GEOGRAPHIC
 
 
-@lru_cache(maxsize=65536)
+def phone_zones(number: str) -> tuple[str, ...]:
+    """IANA zones of an E.164 number's area, as far as the numbering plan tells."""
+    return _phone_facts(number)[0]
+
+
 def non_geographic(number: str) -> bool:
     """A toll-free, premium, shared-cost or personal number: its area code locates nobody."""
-    parsed = _parsed(number)
-    return parsed is not None and phonenumbers.number_type(parsed) in NON_GEOGRAPHIC
+    return _phone_facts(number)[1]
 
 
 def candidate_zones(channel: str, destination: str,
@@ -85,6 +97,7 @@ def candidate_zones(channel: str, destination: str,
     return tuple(names)
 
 
+@lru_cache(maxsize=8192)  # a batch shares its instant: one conversion per zone
 def local_date(instant: datetime, zone_name: str) -> date:
     return to_zone(instant, zone(zone_name)).date()
 
@@ -174,7 +187,14 @@ def holiday_name(region: str | None, day: date, categories: tuple[str, ...] = PU
 
 
 class Hours:
-    """Allowed local spans per weekday in one zone; optionally none on holidays."""
+    """Allowed local spans per weekday in one zone; optionally none on holidays.
+
+    ``Hours.of`` hands out one shared object per rule, zone and holiday calendar, and each
+    object remembers its answers for the last instants and days it was asked about: the
+    requests of a batch share the batch's time, so each zone's local time, holiday lookup
+    and earliest opening are worked out once per batch instead of once per request."""
+
+    MEMO = 256  # instants and days remembered per object
 
     def __init__(self, zone_name: str, week: dict[str, Sequence[Span]],
                  holiday_region: str | None = None, holiday_categories: tuple[str, ...] = PUBLIC):
@@ -183,20 +203,56 @@ class Hours:
         self.week = week
         self.holiday_region = holiday_region
         self.holiday_categories = holiday_categories
+        self._spans: dict[date, Sequence[Span]] = {}
+        self._allows: dict[datetime, bool] = {}
+        self._earliest: dict[datetime, datetime | None] = {}
+
+    @classmethod
+    def of(cls, zone_name: str, week: dict[str, Sequence[Span]],
+           holiday_region: str | None = None, holiday_categories: tuple[str, ...] = PUBLIC
+           ) -> Hours:
+        """The shared ``Hours`` of these windows (a policy's windows are never changed once
+        loaded; they are told apart by identity) in this zone."""
+        key = (id(week), zone_name, holiday_region, holiday_categories)
+        found = _SHARED.get(key)
+        if found is None or found.week is not week:
+            if len(_SHARED) >= 65536:
+                _SHARED.clear()
+            found = _SHARED[key] = cls(zone_name, week, holiday_region, holiday_categories)
+        return found
 
     def spans_on(self, day: date) -> Sequence[Span]:
+        spans = self._spans.get(day)
+        if spans is None:
+            spans = self._spans_on(day)
+            _remember(self._spans, day, spans, self.MEMO)
+        return spans
+
+    def _spans_on(self, day: date) -> Sequence[Span]:
         if self.holiday_region and holiday_name(self.holiday_region, day,
                                                 self.holiday_categories):
             return ()
         return self.week.get(WEEKDAYS[day.weekday()], ())
 
     def allows(self, instant: datetime) -> bool:
-        local = to_zone(instant, self.tz)
-        minute = local.hour * 60 + local.minute
-        return any(s.start_minutes <= minute < s.end_minutes for s in self.spans_on(local.date()))
+        allowed = self._allows.get(instant)
+        if allowed is None:
+            local = to_zone(instant, self.tz)
+            minute = local.hour * 60 + local.minute
+            allowed = any(s.start_minutes <= minute < s.end_minutes
+                          for s in self.spans_on(local.date()))
+            _remember(self._allows, instant, allowed, self.MEMO)
+        return allowed
 
     def earliest(self, instant: datetime) -> datetime | None:
         """The first instant at or after ``instant`` inside an allowed span."""
+        if instant in self._earliest:
+            return self._earliest[instant]
+        found = self._earliest_from(instant)
+        _remember(self._earliest, instant, found, self.MEMO)
+        return found
+
+    def _earliest_from(self, instant: datetime) -> datetime | None:
         if self.allows(instant):
             return instant
         day = to_zone(instant, self.tz).date()
@@ -210,6 +266,17 @@ class Hours:
                 if start >= instant and self.allows(start):
                     return to_zone(start, UTC)
         return None
+
+
+_SHARED: dict[tuple[int, str, str | None, tuple[str, ...]], Hours] = {}
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memo: dict[K, V], key: K, value: V, size: int) -> None:
+    if len(memo) >= size:
+        memo.clear()
+    memo[key] = value
 
 
 def earliest_common(instant: datetime, constraints: Iterable[object]) -> datetime | None:

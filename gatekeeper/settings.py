@@ -32,6 +32,7 @@ class Topic(Enum):
 TOPICS = tuple(topic.kind for topic in Topic)
 TOPIC_DEFAULTS = {topic.kind: topic.value for topic in Topic}
 DEVELOPMENT_HASH_KEY = "gatekeeper-development-hash-key"
+REQUEST_LOOPS = ("aiokafka", "faust")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Settings:
     record_retention_days: int = 1200  # contact.decisions and contact.outcomes (Reg F: 3 years)
     clock_skew_seconds: int = 300
     max_request_age_days: int = 30
+    request_loop: str = "aiokafka"  # the request topic's loop: aiokafka, or faust (the old one)
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -69,13 +71,17 @@ class Settings:
                  "decision_ttl_days": "GATEKEEPER_DECISION_TTL_DAYS",
                  "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS",
                  "clock_skew_seconds": "GATEKEEPER_CLOCK_SKEW_SECONDS",
-                 "max_request_age_days": "GATEKEEPER_MAX_REQUEST_AGE_DAYS"}
+                 "max_request_age_days": "GATEKEEPER_MAX_REQUEST_AGE_DAYS",
+                 "request_loop": "GATEKEEPER_REQUEST_LOOP"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
                 values[attr] = _typed(var, str(kinds[attr]), env[var])
         if "redis" in values:
             check_redis_url(values["redis"], "GATEKEEPER_REDIS")
+        if values.get("request_loop", "aiokafka") not in REQUEST_LOOPS:
+            raise ConfigError("GATEKEEPER_REQUEST_LOOP", " or ".join(REQUEST_LOOPS),
+                              values["request_loop"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",

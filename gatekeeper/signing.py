@@ -18,8 +18,8 @@ def _material(request_id: str, decision_id: str, policy: str, payload: bytes) ->
 
 
 def sign(key: bytes, request_id: str, decision_id: str, policy: str, payload: bytes) -> str:
-    mac = hmac.new(key, _material(request_id, decision_id, policy, payload), hashlib.sha256)
-    return f"{VERSION}={mac.hexdigest()}"
+    mac = hmac.digest(key, _material(request_id, decision_id, policy, payload), "sha256")
+    return f"{VERSION}={mac.hex()}"
 
 
 def verify(keys: Sequence[bytes], signature: str, request_id: str, decision_id: str,

@@ -18,6 +18,7 @@ the future would otherwise outrank every real event until that time comes.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -60,38 +61,41 @@ def check_request(request: ContactRequest, now: datetime, bounds: TimeBounds) ->
     """Raise InvalidInput when ``requested_at`` is ahead of ``now`` by more than the clock
     skew, older than the maximum request age, or before 1970."""
     oldest = max(EPOCH, shift(now, -bounds.max_request_age))
-    why = (f"older than the maximum request age of {_days(bounds.max_request_age)} before "
-           f"the gate's clock ({format_utc(now)})" if oldest > EPOCH else "before 1970")
-    _check("requested_at", request.requested_at, now, bounds, oldest, why)
+    _check("requested_at", request.requested_at, now, bounds, oldest,
+           lambda: (f"older than the maximum request age of {_days(bounds.max_request_age)} "
+                    f"before the gate's clock ({format_utc(now)})")
+           if oldest > EPOCH else "before 1970")
 
 
 def admit_event(event: DebtorEvent, now: datetime, bounds: TimeBounds) -> DebtorEvent:
     """The event as it is applied at ``now``: its time checked (InvalidInput when it is too
     far ahead, or before 1970), and no later than ``now``."""
-    _check("occurred_at", event.occurred_at, now, bounds, EPOCH, "before 1970")
+    _check("occurred_at", event.occurred_at, now, bounds, EPOCH, lambda: "before 1970")
     return dataclasses.replace(event, occurred_at=min(event.occurred_at, now))
 
 
 def admit_outcome(outcome: ContactOutcome, now: datetime, bounds: TimeBounds
                   ) -> ContactOutcome:
     """The outcome as it is applied at ``now``, checked and capped like an event."""
-    _check("occurred_at", outcome.occurred_at, now, bounds, EPOCH, "before 1970")
+    _check("occurred_at", outcome.occurred_at, now, bounds, EPOCH, lambda: "before 1970")
     return dataclasses.replace(outcome, occurred_at=min(outcome.occurred_at, now))
 
 
 def _check(field: str, value: datetime, now: datetime, bounds: TimeBounds,
-           oldest: datetime, too_old: str) -> None:
+           oldest: datetime, too_old: Callable[[], str]) -> None:
+    """(The words are made only for a message that fails: this runs for every request.)"""
     latest = shift(now, bounds.clock_skew)
-    found = format_utc(value)
     if value > latest:
+        found = format_utc(value)
         raise InvalidInput(
             f"{field}: {found} is in the future: {_ahead(value - now)} after the gate's "
             f"clock ({format_utc(now)}), more than the clock skew tolerance of "
             f"{int(bounds.clock_skew.total_seconds())} s",
             field=field, expected=f"at most {format_utc(latest)}", found=found)
     if value < oldest:
+        found = format_utc(value)
         raise InvalidInput(
-            f"{field}: {found} is {too_old}", field=field,
+            f"{field}: {found} is {too_old()}", field=field,
             expected=f"at least {format_utc(oldest)}", found=found)
 
 

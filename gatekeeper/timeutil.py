@@ -12,6 +12,7 @@ time", and a retry time at ``UTC_MAX`` is rendered as no retry time at all (neve
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 
 UTC_MIN = datetime.min.replace(tzinfo=UTC)
 UTC_MAX = datetime.max.replace(tzinfo=UTC)
@@ -64,6 +65,7 @@ def from_epoch(seconds: float) -> datetime:
         return UTC_MAX if seconds > 0 else UTC_MIN
 
 
+@lru_cache(maxsize=8192)  # a batch shares its evaluation time and most of its retry times
 def format_utc(value: datetime) -> str:
     """Render as ``2026-12-01T13:00:00Z`` (milliseconds only when present; four-digit
     years, so that year 1 renders as ``0001``)."""

@@ -1,4 +1,5 @@
-"""The baselines: a plain aiokafka loop and a faust passthrough move the pre-produced input."""
+"""The baselines: a plain aiokafka loop, a faust passthrough, and a passthrough built like
+the hot path (the faust app with its aiokafka request loop) move the pre-produced input."""
 
 from __future__ import annotations
 
@@ -34,5 +35,19 @@ async def phase_faust(run: Run) -> dict[str, Any]:
         await wait_ready(child, ["passthrough ready", "Worker]: Ready"])
         return await saturate(run, "faust passthrough", child, [run.topics("pt")["allowed"]],
                               run.cfg.messages)
+    finally:
+        stop_apps(child)
+
+
+async def phase_hot(run: Run) -> dict[str, Any]:
+    env = run.app_env("hp", requests=run.input_topic)
+    await wait_idle(run, "hot-path passthrough")
+    child = start_apps("hot-passthrough",
+                       [sys.executable, "-m", "gatekeeper.stream.hot_passthrough"],
+                       [env] * run.cfg.workers, run.log_dir)
+    try:
+        await wait_ready(child, ["hot passthrough ready", "Worker]: Ready"])
+        return await saturate(run, "hot-path passthrough", child,
+                              [run.topics("hp")["allowed"]], run.cfg.messages)
     finally:
         stop_apps(child)

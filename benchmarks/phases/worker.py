@@ -45,8 +45,13 @@ async def seed_events(run: Run, mix: Traffic) -> set[str]:
         await store.close()
 
 
-async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str]) -> dict[str, Any]:
+async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str], *, lane: str = "gk",
+                           workers: int | None = None, name: str = "gatekeeper worker"
+                           ) -> dict[str, Any]:
+    """``workers`` processes (default ``--workers``) on ``lane``'s topics, one group."""
     url = run.stack.redis_url(run.cfg.redis_db)
+    workers = workers or run.cfg.workers
+    messages = run.cfg.messages
     await flush_db(url)
     await asyncio.sleep(0.5)
     info_empty = await redis_info(url)
@@ -55,22 +60,22 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str]) -> dict[st
     else:  # through the worker's own debtor.events topic, as in production
         events = mix.events(run.cfg.event_share)
         seeded = {e["debtor_id"] for e in events}
-        await produce(run.stack.bootstrap, run.topics("gk")["events"],
+        await produce(run.stack.bootstrap, run.topics(lane)["events"],
                       [(e["debtor_id"].encode(), orjson.dumps(e)) for e in events],
                       "debtor events")
     info0 = await redis_info(url)
-    ports = [free_port() for _ in range(run.cfg.workers)]
-    topics = run.topics("gk")
-    await wait_idle(run, "gatekeeper worker")
-    child = start_apps("gatekeeper-worker", worker_argv(),
-                       [run.app_env("gk", requests=run.input_topic, metrics_port=port)
+    ports = [free_port() for _ in range(workers)]
+    topics = run.topics(lane)
+    await wait_idle(run, name)
+    child = start_apps(name.replace(" ", "-"), worker_argv(),
+                       [run.app_env(lane, requests=run.input_topic, metrics_port=port)
                         for port in ports], run.log_dir)
     try:
         await wait_ready(child, ["gatekeeper ready", "Worker]: Ready"])
         metrics0 = scrape_all(ports)
-        result = await saturate(run, "gatekeeper worker", child,
+        result = await saturate(run, name, child,
                                 [topics[k] for k in ("allowed", "review", "invalid")],
-                                run.cfg.messages)
+                                messages)
         await asyncio.sleep(0.3)
         metrics1 = scrape_all(ports)
         info1 = await redis_info(url)
@@ -85,8 +90,10 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str]) -> dict[st
                   for script in ("apply_state", "settle"))
     trips = metrics1.get("gatekeeper_bench_redis_round_trips_total", 0) - metrics0.get(
         "gatekeeper_bench_redis_round_trips_total", 0)
-    invalid = result["outputs"].get("gk.contact.invalid", 0)
-    decisions = run.cfg.messages - invalid
+    invalid = result["outputs"].get(f"{lane}.contact.invalid", 0)
+    decisions = messages - invalid
+    result["workers"] = workers
+
     commands = commandstats(info0, info1)
     active = debtors | seeded
     P.update("gatekeeper worker: measuring Redis memory by key kind")
@@ -96,8 +103,8 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str]) -> dict[st
                          for k in ("counters", "state"))
     result.update({
         "batches": int(batches),
-        "mean_batch_size": round(metrics1.get("gatekeeper_batch_size_sum", 0)
-                                 / batches, 1) if batches else None,
+        "mean_batch_size": round(delta("gatekeeper_batch_size_sum") / batches, 1)
+        if batches else None,
         # the request agent's pipelines per request batch: every pipeline but those of the
         # events and outcomes agents (apply_state, settle); stale answers cost a re-plan
         "redis_round_trips": int(trips),

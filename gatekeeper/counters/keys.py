@@ -78,11 +78,10 @@ class Hasher:
     def _destination(self, channel: str, destination: str) -> str:
         normal = destination.strip().lower() if channel == "email" else destination.strip()
         kind = "phone" if channel in ("call", "sms") else channel
-        digest = hmac.new(self._key, f"{kind}:{normal}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:16]
+        return hmac.digest(self._key, f"{kind}:{normal}".encode(), "sha256").hex()[:16]
 
     def _value(self, text: str) -> str:
-        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:16]
+        return hmac.digest(self._key, text.encode(), "sha256").hex()[:16]
 
 
 # --------------------------------------------------------------------------- the store's memory

@@ -11,6 +11,10 @@ verified ``epoch``, and the script refuses to write when the marker is gone (``{
 Every pipeline also asks each node for its run id: a node that restarted or failed over
 since the store was verified may hold an older copy, so its answers are thrown away.
 Either case raises ``StoreLost``; nothing decided from the lost copy leaves the gate.
+
+Pipelines go through ``pipeline.py``: packed in C, one connection each; on a Redis Cluster
+one pipeline per node owning a slot of the batch, concurrently, each opening with the run-id
+probe of its node.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gatekeeper.counters import pipeline
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
@@ -50,12 +55,15 @@ def _script_source(name: str) -> str:
 class Store:
     """A pipelined runner of gatekeeper's scripts and reads against one Redis."""
 
-    def __init__(self, client: aioredis.Redis | Any, *, cluster: bool = False):
+    def __init__(self, client: aioredis.Redis | Any, *, cluster: bool = False,
+                 timeout: float = 5.0):
         self.client: Any = client  # redis.asyncio.Redis, or RedisCluster when ``cluster``
         self.cluster = cluster
+        self.timeout = timeout  # one pipeline, written and read back
         self.sources = {name: _script_source(name) for name in SCRIPTS}
         self.shas: dict[str, str] = {}
-        self.round_trips = 0
+        self.round_trips = 0  # pipelines (a cluster's concurrent per-node ones count once)
+        self.node_pipelines = 0  # pipelines per node
         self.epoch: str | None = None  # the verified epoch (guard.py); None: hold
         self.identity: dict[str, str] = {}  # node -> run id when the epoch was verified
 
@@ -69,12 +77,12 @@ class Store:
                 decode_responses=True, socket_timeout=timeout,
                 socket_connect_timeout=timeout,
             )
-            return cls(cluster_client, cluster=True)
+            return cls(cluster_client, cluster=True, timeout=timeout)
         client = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=timeout,
             socket_connect_timeout=timeout, health_check_interval=0,
         )
-        return cls(client)
+        return cls(client, timeout=timeout)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -108,7 +116,8 @@ class Store:
             commands = [("EVALSHA", self.shas[calls[i].script], len(calls[i].keys) + 1,
                          *calls[i].keys, marker_for(calls[i].keys[0], epoch), *calls[i].args)
                         for i in pending]
-            answers = await self._guarded_pipeline(commands)
+            answers = await self._guarded_pipeline(commands,
+                                                   [calls[i].keys[0] for i in pending])
             retry = []
             for index, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, NoScriptError) or (
@@ -129,16 +138,20 @@ class Store:
             pending = retry
         raise StoreUnavailable("redis keeps losing its script cache")
 
-    async def _guarded_pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """The commands, with every node's run id checked against the verified identity.
-        Alone, one connection carries the check and the commands in order (a restart in
-        between breaks the connection); on a cluster, the run ids are read before and after."""
+    async def _guarded_pipeline(self, commands: Sequence[tuple[Any, ...]],
+                                keys: Sequence[str]) -> list[Any]:
+        """The commands, each node that runs some of them checked against the verified
+        identity by a run-id probe on the same connection, ahead of its commands (a restart
+        in between breaks the connection)."""
         if self.cluster:
-            self._check_identity(await self.node_ids())
-            answers = await self._pipeline(commands)
-            self._check_identity(await self.node_ids())
+            answers, probes = await self._per_node(commands, keys, probe=True)
+            for name, info in probes.items():
+                if isinstance(info, Exception):
+                    raise StoreUnavailable(f"redis error: {info}") from info
+                if self.identity.get(name) != _run_id(info):
+                    self._lost_identity()
             return answers
-        answers = await self._pipeline([("INFO", "server"), *commands])
+        answers = await self._pipeline([pipeline.PROBE, *commands])
         info = answers[0]
         if isinstance(info, Exception):
             raise StoreUnavailable(f"redis error: {info}") from info
@@ -147,8 +160,11 @@ class Store:
 
     def _check_identity(self, ids: dict[str, str]) -> None:
         if ids != self.identity:
-            self.epoch = None
-            raise StoreLost("a Redis node restarted or failed over since the store was "
+            self._lost_identity()
+
+    def _lost_identity(self) -> None:
+        self.epoch = None
+        raise StoreLost("a Redis node restarted or failed over since the store was "
                             "verified (its run id changed): its copy may be older")
 
     async def node_ids(self) -> dict[str, str]:
@@ -245,32 +261,40 @@ class Store:
         return answers
 
     async def _pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        self.round_trips += 1
-        try:
-            if self.cluster:
-                return await self._cluster_pipeline(commands)
-            pipe = self.client.pipeline(transaction=False)
-            for command in commands:
-                pipe.execute_command(*command)
-            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        """One pipeline (a cluster's plain reads: one per node; their keys are the first
+        argument after the command name)."""
+        if self.cluster:
+            answers, _ = await self._per_node(commands, [c[1] for c in commands])
             return answers
+        self.round_trips += 1
+        self.node_pipelines += 1
+        try:
+            return await pipeline.single(self.client, commands, self.timeout)
+        except TimeoutError as exc:
+            raise self._timed_out(len(commands)) from exc
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
-            if "LOADING" in str(exc) or "BUSY" in str(exc):
-                raise StoreUnavailable(f"redis not ready: {exc}") from exc
-            raise
+            raise StoreUnavailable(f"redis error: {exc}") from exc
 
-    async def _cluster_pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        # redis-py's cluster pipeline does not take scripts: send the calls one by one;
-        # each still runs atomically on the node that owns the debtor's slot.
-        answers: list[Any] = []
-        for command in commands:
-            try:
-                answers.append(await self.client.execute_command(*command))
-            except ResponseError as exc:
-                answers.append(exc)
-        return answers
+    async def _per_node(self, commands: Sequence[tuple[Any, ...]], keys: Sequence[str],
+                        probe: bool = False) -> tuple[list[Any], dict[str, Any]]:
+        self.round_trips += 1
+        try:
+            answers, probes = await pipeline.per_node(self.client, commands, keys,
+                                                      self.timeout, probe)
+        except TimeoutError as exc:
+            raise self._timed_out(len(commands)) from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis error: {exc}") from exc
+        self.node_pipelines += len(probes)
+        return answers, probes
+
+    def _timed_out(self, commands: int) -> StoreUnavailable:
+        return StoreUnavailable(f"redis did not answer a pipeline of {commands} commands "
+                                f"within {self.timeout:g} s (paused, overloaded or gone)")
 
 
 def _run_id(info: Any) -> str:

@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gatekeeper.counters.keys import counters_key, request_tag, rule_code, state_key
@@ -261,19 +262,20 @@ def split_counts(plan: Plan, counts: Sequence[Any]) -> tuple[tuple[int, ...], ..
     return tuple(out)
 
 
-def stale_fields(increment: str, period: str, window_days: int) -> list[str]:
+@lru_cache(maxsize=16384)  # one per rule, scope and period: shared by a batch's requests
+def stale_fields(increment: str, period: str, window_days: int) -> tuple[str, ...]:
     """Fields of the same rule and scope from periods that no window still covers, in any
     zone: one debtor's requests may be planned in zones whose local dates differ (UTC-12 to
     UTC+14), so a period is pruned only once it is out of reach from every one of them."""
     head, _, key = increment.rpartition("|")
     if period in ("day", "rolling"):
         last = int(key) - window_days - ZONE_SKEW_DAYS  # the newest day no window can reach
-        return [f"{head}|{n}" for n in range(last - 6, last + 1)]
+        return tuple(f"{head}|{n}" for n in range(last - 6, last + 1))
     if period == "week":
         week = int(key[1:])
-        return [f"{head}|w{week - 2}", f"{head}|w{week - 3}"]
+        return (f"{head}|w{week - 2}", f"{head}|w{week - 3}")
     month = int(key[1:])
-    return [f"{head}|m{month - 2}"]
+    return (f"{head}|m{month - 2}",)
 
 
 # --------------------------------------------------------------------------- restore.lua

@@ -14,6 +14,7 @@ debtor event acknowledged by the broker is applied (``stream/catchup.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 import time
@@ -31,6 +32,7 @@ from gatekeeper.gate import Gate
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
 from gatekeeper.stream.catchup import EventsCatchUp
+from gatekeeper.stream.hotloop import RequestLoop
 from gatekeeper.stream.process import (
     Rejected,
     process_events,
@@ -50,14 +52,22 @@ def _raw_topic(app: faust.App, name: str) -> Any:
                      value_serializer="raw", allow_empty=True)
 
 
-def faust_app(settings: Settings) -> tuple[faust.App, dict[str, Any]]:
+def control_group(settings: Settings) -> str:
+    """The consumer group of the faust agents: ``GATEKEEPER_APP_ID`` itself when they read
+    the requests too (``GATEKEEPER_REQUEST_LOOP=faust``); otherwise the hot loop has that
+    group and the control agents (events, outcomes) have ``<app id>.control``."""
+    return settings.app_id if settings.request_loop == "faust" else f"{settings.app_id}.control"
+
+
+def faust_app(settings: Settings, group: str | None = None) -> tuple[faust.App, dict[str, Any]]:
     """The faust app and its raw topics, as the worker (and the benchmark's passthrough,
-    which must match it) use them."""
+    which must match it) use them; ``group`` is its consumer group (the app id)."""
+    group = group or settings.app_id
     app = faust.App(
-        settings.app_id,
+        group,
         broker=settings.broker,
         store="memory://",
-        datadir=str(Path(tempfile.gettempdir()) / f"gatekeeper-{settings.app_id}"),
+        datadir=str(Path(tempfile.gettempdir()) / f"gatekeeper-{group}"),
         autodiscover=False,
         web_enabled=False,
         topic_partitions=1,
@@ -81,11 +91,11 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         require_keys(settings, "the worker", signing=True)
     core = build_core(settings)
     policy, store, gate, keeper = core.policy, core.store, core.gate, core.keeper
-    app, topics = faust_app(settings)
+    app, topics = faust_app(settings, control_group(settings))
     signing_key = settings.signing_keys[0] if settings.signing_keys else None
     bounds = TimeBounds.from_settings(settings)
-    catchup = EventsCatchUp(settings.broker, settings.topics["events"], settings.app_id,
-                            partial(_apply_events, gate, bounds=bounds))
+    catchup = EventsCatchUp(settings.broker, settings.topics["events"],
+                            control_group(settings), partial(_apply_events, gate, bounds=bounds))
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
     app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
@@ -102,18 +112,24 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         return [Incoming(e.message.key, e.message.value, e.message.topic,
                          e.message.partition, e.message.offset) for e in events]
 
-    @app.agent(topics["requests"], concurrency=1)
-    async def requests(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            started = time.perf_counter()
-            batch = incoming(events)
-            outputs = await runner.until_done(
-                partial(_decide_now, gate, catchup, batch, signing_key, bounds, rejected),
-                "requests")
-            await runner.deliver(outputs)
-            metrics.BATCH.observe(len(batch))
-            metrics.LATENCY.observe(time.perf_counter() - started)
-            _count(outputs, batch)
+    decide = partial(_decide_now, gate, catchup, signing_key=signing_key, bounds=bounds,
+                     rejected=rejected)
+    if settings.request_loop == "aiokafka":
+        app.service(RequestLoop(  # type: ignore[arg-type] # an instance is started as is
+            broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
+            topics=settings.topics, decide=decide, keeper=keeper, failures=runner.failures,
+            batch_size=settings.batch_size, within=settings.batch_within, finished=_finished,
+            beacon=app.beacon))
+    else:  # the faust agent, for comparison
+        @app.agent(topics["requests"], concurrency=1)
+        async def requests(stream: Any) -> None:
+            async for events in stream.take_events(settings.batch_size,
+                                                   within=settings.batch_within):
+                started = time.perf_counter()
+                batch = incoming(events)
+                outputs = await runner.until_done(partial(decide, batch), "requests")
+                await runner.deliver(outputs)
+                _finished(batch, outputs, time.perf_counter() - started)
 
     def control_agent(kind: str,
                       step: Callable[[Gate, Sequence[Incoming]], Awaitable[list[Outgoing]]]
@@ -150,14 +166,22 @@ async def _control_now(step: Callable[..., Awaitable[list[Outgoing]]], gate: Gat
     return await step(gate, batch, datetime.now(UTC), bounds, rejected)
 
 
-async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming],
+async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming], *,
                       signing_key: bytes | None, bounds: TimeBounds, rejected: Rejected
                       ) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
-    after applying every event the broker acknowledged before it."""
-    await catchup.catch_up(datetime.now(UTC))
-    return await process_requests(gate, batch, datetime.now(UTC), signing_key, bounds,
-                                  rejected)
+    after applying every event the broker acknowledged before it (the events topic's end
+    offsets are asked for at once, and awaited once the batch is parsed and checked)."""
+    ends = asyncio.ensure_future(catchup.end_offsets())
+    try:
+        return await process_requests(
+            gate, batch, datetime.now(UTC), signing_key, bounds, rejected,
+            before_decide=lambda: catchup.catch_up(datetime.now(UTC), ends))
+    finally:
+        if not ends.done():
+            ends.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await ends
 
 
 async def _apply_events(gate: Gate, batch: Sequence[Incoming], now: datetime, *,
@@ -173,7 +197,10 @@ def _load(store: Store, keeper: Keeper) -> Callable[[], Awaitable[list[Outgoing]
     return step
 
 
-def _count(outputs: Sequence[Outgoing], batch: Sequence[Incoming]) -> None:
+def _finished(batch: Sequence[Incoming], outputs: Sequence[Outgoing], seconds: float) -> None:
+    """A batch's outputs were acknowledged (``seconds`` after it was read): its metrics."""
+    metrics.BATCH.observe(len(batch))
+    metrics.LATENCY.observe(seconds)
     for output in outputs:
         if output.kind == "invalid":
             metrics.INVALID.labels("requests").inc()

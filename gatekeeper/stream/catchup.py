@@ -72,14 +72,24 @@ class EventsCatchUp:
         return {tp: meta.offset for tp, meta in offsets.items()
                 if tp.topic == self.topic and meta.offset >= 0}
 
-    async def catch_up(self, now: datetime) -> int:
-        """Apply every event below the current end offsets; return how many were read.
-        Kafka or Redis failures propagate (the caller holds the batch and retries)."""
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The events topic's end offsets now: one ListOffsets request."""
         consumer = self._consumer or await self._start()
         if not self._partitions:  # no events topic yet: look again next time
             await self.stop()
+            return {}
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(self._partitions)
+        return ends
+
+    async def catch_up(self, now: datetime,
+                       ends_asked: Awaitable[dict[TopicPartition, int]] | None = None) -> int:
+        """Apply every event below the end offsets (``ends_asked``: asked for once the
+        requests were read, and not sooner; otherwise asked now); return how many were read.
+        Kafka or Redis failures propagate (the caller holds the batch and retries)."""
+        ends = await (ends_asked if ends_asked is not None else self.end_offsets())
+        consumer = self._consumer
+        if consumer is None or not self._partitions:
             return 0
-        ends = await consumer.end_offsets(self._partitions)
         behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}
         consumer.resume(*behind)
         try:

@@ -11,7 +11,7 @@ time is not sane against it are invalid (``timebounds``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -41,7 +41,11 @@ def log_rejected(message: Incoming, error: InvalidInput) -> None:
 
 async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
                            signing_key: bytes | None, bounds: TimeBounds = DEFAULT_BOUNDS,
-                           rejected: Rejected = log_rejected) -> list[Outgoing]:
+                           rejected: Rejected = log_rejected,
+                           before_decide: Callable[[], Awaitable[object]] | None = None
+                           ) -> list[Outgoing]:
+    """``before_decide`` runs once the batch is parsed and checked, before the gate decides
+    (the worker applies the acknowledged events there)."""
     outputs: list[Outgoing | None] = [None] * len(batch)
     valid: list[tuple[int, ContactRequest]] = []
     for i, message in enumerate(batch):
@@ -52,6 +56,8 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
         except InvalidInput as error:
             rejected(message, error)
             outputs[i] = routing.invalid(message, error)
+    if before_decide is not None:
+        await before_decide()
     results = await gate.decide_recorded([r for _, r in valid], now)
     records: list[Outgoing] = []
     for (i, request), (result, stored) in zip(valid, results, strict=True):

@@ -54,7 +54,7 @@ def hours(p: HoursParams, zones: tuple[str, ...], region: str | None) -> list[Ho
     """The rule's windows in each zone (with the region's holidays when they block)."""
     holiday_region = region if p.holidays == "block" else None
     categories = tuple(sorted(p.holiday_categories or ("public",)))
-    return [Hours(z, p.windows, holiday_region, categories) for z in zones]
+    return [Hours.of(z, p.windows, holiday_region, categories) for z in zones]
 
 
 def _plan(rule: Rule, p: HoursParams, planning: Planning) -> Reason | None:

@@ -1,0 +1,293 @@
+"""The request topic's hot loop: aiokafka directly, inside the faust app (a ``mode.Service``
+the app starts and stops), instead of faust's per-event stream machinery.
+
+    getmany ──► decide (Runner.until_done: held while Redis fails or is rebuilt)
+            ──► send every output (no wait) ──► next batch ...
+                      └─► acknowledgements ──► commit, in batch order
+
+* Offsets are committed only after every output of the batch, and of every batch before it,
+  was acknowledged by Kafka (``stream/ledger.py`` keeps the order and the epochs). At most
+  ``IN_FLIGHT`` batches wait for their acknowledgements while the next one is decided; the
+  decisions of a batch are made after the previous batch's scripts ran, so it sees their
+  counts. A produce that fails sends the batch's outputs again until Kafka takes them
+  (``Runner.deliver``).
+* Rebalances: when partitions are revoked the loop starts no new batch, lets the batches
+  in flight finish and commit (up to ``REVOKE_WAIT`` seconds), then ends the epoch: a batch
+  still held (Redis down) commits nothing and the next owner reads it again.
+* Fail closed: nothing is committed for a batch that was not decided from a trusted store
+  and fully delivered; a crash replays from the last commit, and the replay finds the
+  recorded decisions and emits them again unchanged (idempotent by request id).
+
+The consumer is in the group ``GATEKEEPER_APP_ID``; the faust agents of the control topics
+(events, outcomes) are in ``<app id>.control`` (see ``app.control_group``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
+from mode import Service
+
+from gatekeeper.brokers import bootstrap
+from gatekeeper.memory import Keeper
+from gatekeeper.stream.ledger import Ledger, Read
+from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.stream.runner import Failures, Runner
+
+log = logging.getLogger("gatekeeper.worker")
+IN_FLIGHT = 2  # batches whose acknowledgements may be outstanding while one is decided
+REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to commit
+STOP_WAIT = 15.0
+PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
+MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a decided batch
+Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
+Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
+
+
+@dataclass(eq=False)
+class Batch:
+    records: list[Incoming]
+    read: Read
+    started: float
+    outputs: list[Outgoing] = field(default_factory=list)
+    abandoned: bool = False
+
+
+class RequestLoop(Service):
+    """Consumes ``topic`` in ``group``; each batch goes through ``decide`` (retried until it
+    succeeds, see ``Runner``) and its outputs to ``topics[output.kind]``."""
+
+    def __init__(self, *, broker: str, group: str, topic: str, topics: dict[str, str],
+                 decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
+                 within: float, finished: Finished | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.broker = broker
+        self.group = group
+        self.topic = topic
+        self.topics = topics
+        self.decide = decide
+        self.runner = Runner(self.produce, keeper, failures)
+        self.batch_size = batch_size
+        self.within_ms = max(1, int(within * 1000))
+        self.finished = finished
+        self.ledger = Ledger()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.in_flight: deque[asyncio.Task[None]] = deque()
+        self.partitioner = KeyPartitioner()
+        self._known_partitions: dict[str, tuple[float, list[int]]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._revoking = False
+        self._leaving = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def on_start(self) -> None:
+        servers = bootstrap(self.broker)
+        self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=1,
+                                         max_batch_size=MAX_BATCH_BYTES)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=self.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000, rebalance_timeout_ms=20_000)
+        await self.producer.start()
+        await self.consumer.start()
+        self.consumer.subscribe([self.topic], listener=_Listener(self))
+
+    async def on_started(self) -> None:
+        self._loop_task = asyncio.create_task(self._run())
+
+    async def on_stop(self) -> None:
+        """Finish the batch being decided and the deliveries in flight, commit, leave."""
+        self._leaving.set()
+        if self._loop_task is not None:
+            done, _ = await asyncio.wait([self._loop_task], timeout=STOP_WAIT)
+            if not done:  # held (Redis down): nothing of it is committed
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._loop_task
+        await self._drain(STOP_WAIT)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    # ------------------------------------------------------------------ the loop
+    async def _run(self) -> None:
+        assert self.consumer is not None
+        while not self._leaving.is_set():
+            fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
+                                                  max_records=self.batch_size)
+            if not fetched or self._revoking:
+                continue  # (read during a revocation: read again from the last commit)
+            self._idle.clear()
+            try:
+                await self._one(fetched)
+            finally:
+                self._idle.set()
+
+    async def _one(self, fetched: dict[Any, list[Any]]) -> None:
+        records = [Incoming(r.key, r.value, r.topic, r.partition, r.offset)
+                   for items in fetched.values() for r in items]
+        batch = Batch(records, self.ledger.read(fetched), time.perf_counter())
+        batch.outputs = await self.runner.until_done(lambda: self._decide(batch), "requests")
+        if batch.abandoned:
+            return
+        while True:
+            while self.in_flight and self.in_flight[0].done():
+                self.in_flight.popleft()
+            if len(self.in_flight) < IN_FLIGHT:
+                break
+            await asyncio.wait([self.in_flight[0]])
+        futures = await self._send(batch.outputs)
+        previous = self.in_flight[-1] if self.in_flight else None
+        task = asyncio.create_task(self._finish(batch, futures, previous))
+        self.in_flight.append(task)
+        task.add_done_callback(_report)
+
+    async def _decide(self, batch: Batch) -> list[Outgoing]:
+        if batch.read.epoch != self.ledger.epoch:  # revoked while held: the next owner
+            batch.abandoned = True                # decides it
+            return []
+        return await self.decide(batch.records)
+
+    async def _send(self, outputs: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+        """Hand ``outputs`` to the producer as one record batch per topic and partition (in
+        output order within each), without waiting for the acknowledgements: a record
+        batch costs one call, where ``send`` per message cost the loop more than a check."""
+        assert self.producer is not None
+        producer = self.producer
+        builders: dict[tuple[str, int], Any] = {}
+        futures: list[asyncio.Future[Any]] = []
+        for output in outputs:
+            topic = self.topics[output.kind]
+            partitions = await self._partitions(topic)
+            slot = (topic, self.partitioner(output.key, partitions, partitions))
+            builder = builders.get(slot)
+            if builder is None:
+                builder = builders[slot] = producer.create_batch()
+            headers = list(output.headers)
+            if builder.append(timestamp=None, key=output.key, value=output.value,
+                              headers=headers) is None:  # full: send it, start the next
+                futures.append(await producer.send_batch(builder, slot[0], partition=slot[1]))
+                builder = builders[slot] = producer.create_batch()
+                builder.append(timestamp=None, key=output.key, value=output.value,
+                               headers=headers)  # (an empty batch takes any one record)
+        for (topic, partition), builder in builders.items():
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        return futures
+
+    async def _partitions(self, topic: str) -> list[int]:
+        """The topic's partitions (looked up again every ``PARTITIONS_FOR`` seconds)."""
+        assert self.producer is not None
+        known = self._known_partitions.get(topic)
+        if known is None or time.monotonic() - known[0] > PARTITIONS_FOR:
+            partitions = sorted(await self.producer.partitions_for(topic))
+            known = self._known_partitions[topic] = (time.monotonic(), partitions)
+        return known[1]
+
+    async def produce(self, outputs: Sequence[Outgoing]) -> None:
+        """Send ``outputs`` and wait for every acknowledgement (the runner's ``deliver``)."""
+        await asyncio.gather(*await self._send(outputs))
+
+    async def _finish(self, batch: Batch, futures: list[asyncio.Future[Any]],
+                      previous: asyncio.Task[None] | None) -> None:
+        try:
+            await asyncio.gather(*futures)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any produce failure: send the lot again
+            self.runner.failures.broker_unavailable(exc, 0.0)
+            await self.runner.deliver(batch.outputs)
+        if previous is not None:  # commit in batch order
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        await self._commit(batch.read)
+        if self.finished is not None:
+            self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
+
+    async def _commit(self, read: Read) -> None:
+        assert self.consumer is not None
+        offsets = self.ledger.committable(read)
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.info("offsets not committed (the partitions were revoked meanwhile; the "
+                     "next owner replays them): %s", exc)
+            return
+        except KafkaError as exc:  # the next batch's commit covers these offsets
+            log.warning("offset commit failed: %s", exc)
+            return
+        self.ledger.done(read, offsets)
+
+    async def _drain(self, timeout: float) -> None:
+        if self.in_flight:
+            await asyncio.wait(list(self.in_flight), timeout=timeout)
+
+    # ------------------------------------------------------------------ rebalances
+    async def revoked(self, partitions: Any) -> None:
+        self._revoking = True
+        try:
+            async with asyncio.timeout(REVOKE_WAIT):
+                await self._idle.wait()
+                await self._drain(REVOKE_WAIT)
+        except TimeoutError:
+            log.warning("partitions revoked while a batch is held: its offsets will not be "
+                        "committed, and the next owner reads it again")
+        self.ledger.revoke()
+        log.info("hot loop: partitions revoked: %s", _names(partitions))
+
+    def assigned(self, partitions: Any) -> None:
+        self.ledger.assign(partitions)
+        self._revoking = False
+        log.info("hot loop: assigned %s", _names(partitions))
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner (murmur2 of the key, as faust's and Java's), with each
+    key's hash remembered: a debtor's messages all hash the same key, and murmur2 is pure
+    Python in aiokafka. The loop places its record batches with it."""
+
+    def __init__(self) -> None:
+        self._default = DefaultPartitioner()
+        self._hash = lru_cache(maxsize=1 << 17)(murmur2)
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]
+                 ) -> int:
+        if key is None:
+            return int(self._default(key, all_partitions, available))
+        return all_partitions[(int(self._hash(key)) & 0x7FFFFFFF) % len(all_partitions)]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: RequestLoop):
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.loop.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.loop.assigned(assigned)
+
+
+def _report(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("a batch's delivery failed unexpectedly", exc_info=task.exception())
+
+
+def _names(partitions: Any) -> str:
+    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)) or "none"

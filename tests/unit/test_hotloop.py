@@ -1,0 +1,317 @@
+"""The hot loop's guarantees without Kafka: a fake consumer and producer stand in for
+aiokafka, so the order of sends, acknowledgements and commits can be set and observed.
+
+* offsets are committed only after the batch's outputs (and every earlier batch's) are
+  acknowledged, in batch order, while the next batch is decided meanwhile;
+* a failed produce sends the batch's outputs again before anything is committed;
+* a rebalance ends an epoch: a batch held across it commits nothing (and is not decided
+  after it), and partitions no longer assigned are never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiokafka import TopicPartition
+
+from gatekeeper.errors import StoreUnavailable
+from gatekeeper.stream import hotloop
+from gatekeeper.stream.hotloop import RequestLoop
+from gatekeeper.stream.ledger import Ledger
+from gatekeeper.stream.routing import Incoming, Outgoing
+from gatekeeper.stream.runner import Failures
+
+P0, P1 = TopicPartition("req", 0), TopicPartition("req", 1)
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes = b"d"
+    value: bytes = b"{}"
+
+
+def fetched(partition: TopicPartition, *offsets: int) -> dict[TopicPartition, list[Record]]:
+    return {partition: [Record(partition.topic, partition.partition, o) for o in offsets]}
+
+
+class Consumer:
+    def __init__(self, batches: list[dict[TopicPartition, list[Record]]]):
+        self.batches = batches
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.log: list[str] = []
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, list[Record]]:
+        await asyncio.sleep(0)
+        return self.batches.pop(0) if self.batches else {}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+        self.log.append(f"commit {sorted((tp.partition, o) for tp, o in offsets.items())}")
+
+
+class Builder:
+    """A record batch of at most ``capacity`` records (then ``append`` answers None)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.values: list[bytes] = []
+
+    def append(self, *, timestamp: Any, key: bytes | None, value: bytes, headers: Any
+               ) -> object | None:
+        if len(self.values) >= self.capacity:
+            return None
+        self.values.append(value)
+        return object()
+
+
+class Producer:
+    """Each record batch's future is settled by the test (``ack``/``fail`` of one of its
+    values), or at once. One record per batch unless ``capacity`` says otherwise."""
+
+    def __init__(self, log: list[str], manual: bool = False, capacity: int = 1):
+        self.log = log
+        self.manual = manual
+        self.capacity = capacity
+        self.pending: list[tuple[list[bytes], asyncio.Future[None]]] = []
+        self.sent: list[bytes] = []
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    def create_batch(self) -> Builder:
+        return Builder(self.capacity)
+
+    async def send_batch(self, batch: Builder, topic: str, *, partition: int
+                         ) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for value in batch.values:
+            self.sent.append(value)
+            self.log.append(f"send {value.decode()}")
+        if self.manual:
+            self.pending.append((batch.values, future))
+        else:
+            future.set_result(None)
+        return future
+
+    def ack(self, value: bytes, error: Exception | None = None) -> None:
+        for values, future in self.pending:
+            if value in values and not future.done():
+                if error is None:
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+                return
+        raise AssertionError(f"{value!r} was not sent")
+
+
+class Keeper:
+    async def ensure(self) -> None:
+        return None
+
+
+def quiet() -> Failures:
+    return Failures(store_unavailable=lambda *a: None, broker_unavailable=lambda *a: None,
+                    unexpected=lambda *a: None)
+
+
+def make_loop(consumer: Consumer, producer: Producer, decide: Any) -> RequestLoop:
+    loop = RequestLoop(broker="kafka://127.0.0.1:1", group="g", topic="req",
+                       topics={"allowed": "out"}, decide=decide, keeper=Keeper(),  # type: ignore[arg-type]
+                       failures=quiet(), batch_size=10, within=0.001)
+    loop.consumer = consumer  # type: ignore[assignment]
+    loop.producer = producer  # type: ignore[assignment]
+    loop.assigned([P0, P1])
+    return loop
+
+
+def one_output_each(log: list[str]) -> Any:
+    async def decide(batch: Sequence[Incoming]) -> list[Outgoing]:
+        log.append("decide " + ",".join(f"{m.partition}@{m.offset}" for m in batch))
+        return [Outgoing("allowed", m.key, f"{m.partition}@{m.offset}".encode()) for m in batch]
+    return decide
+
+
+async def until(condition: Any, seconds: float = 2.0) -> None:
+    for _ in range(int(seconds / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+async def stop(loop: RequestLoop, task: asyncio.Task[None]) -> None:
+    loop._leaving.set()
+    await asyncio.wait_for(task, 2)
+
+
+def test_ledger_commits_in_order_within_an_epoch_and_nothing_of_an_ended_one() -> None:
+    ledger = Ledger()
+    ledger.assign([P0, P1])
+    first = ledger.read(fetched(P0, 0, 1, 2))
+    second = ledger.read({**fetched(P0, 3), **fetched(P1, 7)})
+    assert ledger.committable(first) == {P0: 3}
+    ledger.done(first, {P0: 3})
+    assert ledger.committable(second) == {P0: 4, P1: 8}
+    ledger.done(second, {P0: 4, P1: 8})
+    assert ledger.committable(first) == {}  # never backwards
+    held = ledger.read(fetched(P1, 8))
+    ledger.revoke()
+    ledger.assign([P1])
+    assert ledger.committable(held) == {}  # read before the rebalance
+    after = ledger.read({**fetched(P0, 4), **fetched(P1, 8)})
+    assert ledger.committable(after) == {P1: 9}  # P0 is no longer ours
+
+
+def test_the_next_batch_is_decided_while_acks_are_pending_and_commits_keep_batch_order(
+        ) -> None:
+    async def run() -> list[str]:
+        consumer = Consumer([fetched(P0, 0, 1), fetched(P1, 5)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 3)  # both batches decided and sent
+        assert consumer.commits == []  # nothing acknowledged yet: nothing committed
+        producer.ack(b"1@5")  # the second batch's ack first
+        await asyncio.sleep(0.05)
+        assert consumer.commits == []  # it waits for the first batch
+        producer.ack(b"0@0")
+        await asyncio.sleep(0.05)
+        assert consumer.commits == []  # and for every output of it
+        producer.ack(b"0@1")
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return consumer.log
+
+    log = asyncio.run(run())
+    assert log == ["decide 0@0,0@1", "send 0@0", "send 0@1", "decide 1@5", "send 1@5",
+                   "commit [(0, 2)]", "commit [(1, 6)]"]
+
+
+def test_a_failed_produce_sends_the_batch_again_before_its_offsets_are_committed() -> None:
+    async def run() -> tuple[list[str], list[bytes]]:
+        consumer = Consumer([fetched(P0, 0)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 1)
+        producer.manual = False  # the second attempt is acknowledged at once
+        producer.ack(b"0@0", ConnectionError("broker gone"))
+        await until(lambda: consumer.commits)
+        await stop(loop, task)
+        return consumer.log, producer.sent
+
+    log, sent = asyncio.run(run())
+    assert sent == [b"0@0", b"0@0"]
+    assert log[-1] == "commit [(0, 1)]" and log.index("commit [(0, 1)]") > 2
+
+
+def test_a_batch_held_across_a_rebalance_is_neither_decided_after_it_nor_committed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hotloop, "REVOKE_WAIT", 0.05)
+
+    async def run() -> tuple[list[str], int]:
+        consumer = Consumer([fetched(P0, 0)])
+        producer = Producer(consumer.log)
+        attempts = [0]
+
+        async def held(batch: Sequence[Incoming]) -> list[Outgoing]:
+            attempts[0] += 1
+            raise StoreUnavailable("redis paused")
+
+        loop = make_loop(consumer, producer, held)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: attempts[0] >= 1)
+        await loop.revoked([P0, P1])  # gives up waiting after REVOKE_WAIT
+        loop.assigned([P0])
+        tried = attempts[0]
+        await asyncio.sleep(0.4)  # the runner's next attempt finds the epoch ended
+        await stop(loop, task)
+        return consumer.log, attempts[0] - tried
+
+    log, later_attempts = asyncio.run(run())
+    assert log == []  # nothing sent, nothing committed
+    assert later_attempts == 0
+
+
+def test_a_revocation_lets_the_batches_in_flight_commit_first() -> None:
+    async def run() -> list[str]:
+        consumer = Consumer([fetched(P0, 0)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: producer.pending)
+        revoking = asyncio.create_task(loop.revoked([P0, P1]))
+        await asyncio.sleep(0.05)
+        assert not revoking.done()  # it waits for the batch in flight
+        producer.ack(b"0@0")
+        await asyncio.wait_for(revoking, 1)
+        consumer.log.append("revoked")
+        await stop(loop, task)
+        return consumer.log
+
+    assert asyncio.run(run()) == ["decide 0@0", "send 0@0", "commit [(0, 1)]", "revoked"]
+
+
+def test_the_key_partitioner_places_every_key_where_the_default_one_does() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    ours = hotloop.KeyPartitioner()
+    for n in (1, 4, 7):
+        partitions = list(range(n))
+        for i in range(2000):
+            key = f"D{i:06d}".encode()
+            for _ in range(2):  # the second time from its memory
+                assert ours(key, partitions, partitions) == DefaultPartitioner()(
+                    key, partitions, partitions)
+
+
+def test_the_request_loop_setting_names_the_variable_when_it_is_wrong() -> None:
+    from gatekeeper.errors import ConfigError
+    from gatekeeper.settings import Settings
+    from gatekeeper.stream.app import control_group
+
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"GATEKEEPER_REQUEST_LOOP": "kafka-streams"})
+    assert str(caught.value) == ("GATEKEEPER_REQUEST_LOOP: expected aiokafka or faust, "
+                                 "found 'kafka-streams'")
+    hot = Settings.from_env({"GATEKEEPER_APP_ID": "gk"})
+    old = Settings.from_env({"GATEKEEPER_APP_ID": "gk", "GATEKEEPER_REQUEST_LOOP": "faust"})
+    assert (hot.request_loop, control_group(hot)) == ("aiokafka", "gk.control")
+    assert (old.request_loop, control_group(old)) == ("faust", "gk")
+
+
+def test_outputs_go_as_one_record_batch_per_topic_and_partition_in_their_order() -> None:
+    async def run() -> tuple[Producer, list[Outgoing], Any]:
+        producer = Producer([], capacity=3)
+        batches: list[tuple[str, int, list[bytes]]] = []
+        send_batch = producer.send_batch
+
+        async def recorded(batch: Builder, topic: str, *, partition: int
+                           ) -> asyncio.Future[None]:
+            batches.append((topic, partition, list(batch.values)))
+            return await send_batch(batch, topic, partition=partition)
+
+        producer.send_batch = recorded  # type: ignore[method-assign]
+        loop = make_loop(Consumer([]), producer, one_output_each([]))
+        loop.topics = {"allowed": "out", "decisions": "record"}
+        outputs = [Outgoing(kind, f"D{i % 5}".encode(), f"{kind}-{i}".encode())
+                   for i in range(20) for kind in ("allowed", "decisions")]
+        futures = await loop._send(outputs)
+        assert len(futures) == len(batches)
+        return producer, outputs, batches
+
+    producer, outputs, batches = asyncio.run(run())
+    assert sorted(producer.sent) == sorted(o.value for o in outputs)  # each once
+    partitioner = hotloop.KeyPartitioner()
+    for topic, partition, values in batches:
+        assert len(values) <= 3
+        mine = [o.value for o in outputs if (o.kind == "allowed") == (topic == "out")
+                and partitioner(o.key, [0, 1], [0, 1]) == partition]
+        assert values == [v for v in mine if v in values]  # output order within a partition
