@@ -55,6 +55,7 @@ COMMON: dict[str, tuple[bool, Check]] = {
     "purposes": (False, checks.choices(PURPOSES)),
     "destination_kinds": (False, checks.choices(DESTINATION_KINDS)),
     "shadow": (False, checks.boolean),
+    "overridable": (False, checks.boolean),
     "effective_from": (False, checks.iso_date),
     "effective_until": (False, checks.iso_date),
 }
@@ -87,6 +88,7 @@ def _rule(ctx: Ctx, pack: str, path: str, value: Any) -> Rule:
         purposes=fields.get("purposes", frozenset()),
         destination_kinds=fields.get("destination_kinds", frozenset()),
         shadow=fields.get("shadow", False),
+        overridable=fields.get("overridable", False),
         effective_from=fields.get("effective_from"),
         effective_until=fields.get("effective_until"),
         params=params,
