@@ -397,5 +397,9 @@ def verify(key_file: Path | None, message_file: Path, request_id: str, decision_
     sys.exit(0 if ok else 1)
 
 
+from gatekeeper.console.commands import register as _register_console  # noqa: E402
+
+_register_console(main)  # console, users, audit (gatekeeper/console/commands.py)
+
 if __name__ == "__main__":
     main()

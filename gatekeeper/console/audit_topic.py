@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console import audit
 from gatekeeper.console.accounts import Accounts
+from gatekeeper.topics import partitions_of
 
 log = logging.getLogger("gatekeeper.console.audit")
 KEY = b"audit"
@@ -64,10 +65,7 @@ async def read_chain(broker: str, topic: str, *, timeout: float = 10.0
                                 request_timeout_ms=int(timeout * 1000))
     await asyncio.wait_for(consumer.start(), timeout)
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic)
+        partitions = (await partitions_of(broker, [topic])).get(topic)
         if not partitions:
             raise LookupError(topic)
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]

@@ -113,21 +113,24 @@ async def decide_release(policy: Policy, store: StoreContract, hasher: Hasher, t
     if isinstance(decision, InvalidInput):
         raise ValueError(f"the release cannot be decided: {decision}")
     key = str(original["debtor_id"]).encode()
-    record_value = orjson.dumps({"request": released, "decision": decision, "via": "override",
-                                 "actor": actor, "reason": reason, "releases": request_id})
-    record = routing.Outgoing("decisions", key, record_value,
-                              (("gk-record", stored.encode()),) if stored else ())
     outputs = []
+    signature = None
     if decision["decision"] == "allowed":
         value = orjson.dumps(original)
         message = routing.Incoming(key, value, "console", 0, 0)
         # signed over the payload's own request id, as carriers check it
         allowed = routing.allowed(message, {**decision, "request_id": request_id}, signing_key)
+        signature = dict(allowed.headers).get("gk-signature", b"").decode() or None
         headers = (*allowed.headers, ("gk-override-by", actor.encode()),
                    ("gk-override-reason", reason.encode()))
         outputs.append(dataclasses.replace(allowed, headers=headers))
     else:
         outputs.append(routing.review(routing.Incoming(key, None, "console", 0, 0), released,
                                       decision))
-    outputs.append(record)
+    body_out: dict[str, Any] = {"request": released, "decision": decision, "via": "override",
+                                "actor": actor, "reason": reason, "releases": request_id}
+    if signature:
+        body_out["signature"] = signature
+    outputs.append(routing.Outgoing("decisions", key, orjson.dumps(body_out),
+                                    (("gk-record", stored.encode()),) if stored else ()))
     return Outcome(decision, outputs, waived)

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console.index import DecisionIndex, IngestStats
 from gatekeeper.console.index.rows import Message
+from gatekeeper.topics import partitions_of
 
 log = logging.getLogger("gatekeeper.console.index")
 KINDS = ("decisions", "review", "events", "outcomes", "audit")
@@ -97,12 +98,10 @@ class IndexFeeder:
     async def _assign(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, int]:
         """Assign every partition of the topics that exist now, from the stored offsets;
         returns the end offsets of newly assigned partitions."""
-        found = await consumer.topics()
+        found = await partitions_of(self.broker, list(self.topics.values()))
         wanted = set(self._assigned)
-        for name in self.topics.values():
-            if name in found:
-                for partition in consumer.partitions_for_topic(name) or ():
-                    wanted.add(TopicPartition(name, partition))
+        for name, partitions in found.items():
+            wanted.update(TopicPartition(name, partition) for partition in partitions)
         if wanted == self._assigned:
             return {}
         consumer.assign(list(wanted))
