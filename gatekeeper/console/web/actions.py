@@ -12,7 +12,10 @@ from aiohttp import web
 from gatekeeper.console.accounts import AccountError
 from gatekeeper.console.runtime import Unavailable
 from gatekeeper.console.web.guards import (
+    BASE,
+    FORM,
     RUNTIME,
+    SESSION,
     SESSION_COOKIE,
     SIGNIN_CSRF_COOKIE,
     cookie_options,
@@ -29,7 +32,7 @@ async def _thread(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _safe_next(request: web.Request, target: str) -> str:
     """Only a path inside the console (never another site)."""
-    base = str(request.app["base"]) + "/"
+    base = str(request.app[BASE]) + "/"
     if target.startswith(base) and not target.startswith("//") and "\\" not in target:
         return target
     return base
@@ -37,7 +40,7 @@ def _safe_next(request: web.Request, target: str) -> str:
 
 async def signin(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    form = request["form"]
+    form = request[FORM]
     name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
     result = await _thread(runtime.accounts.sign_in, name, password,
                            address=request.remote or "")
@@ -49,25 +52,25 @@ async def signin(request: web.Request) -> web.StreamResponse:
         response.set_cookie(SIGNIN_CSRF_COOKIE, token, **cookie_options(request))
         return response
     token, _ = await _thread(runtime.accounts.start_session, result.account.name)
-    response = web.HTTPSeeOther(_safe_next(request, str(form.get("next", ""))))
+    redirect = web.HTTPSeeOther(_safe_next(request, str(form.get("next", ""))))
     options = cookie_options(request)
-    response.set_cookie(SESSION_COOKIE, token, **options)
-    response.del_cookie(SIGNIN_CSRF_COOKIE, path=options["path"])
-    return response
+    redirect.set_cookie(SESSION_COOKIE, token, **options)
+    redirect.del_cookie(SIGNIN_CSRF_COOKIE, path=options["path"])
+    raise redirect
 
 
 async def signout(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    session = request["session"]
+    session = request[SESSION]
     await _thread(runtime.accounts.end_session, session.token)
     runtime.audit(session.account.name, "sign_out", {})
-    response = web.HTTPSeeOther(request.app["base"] + "/signin")
-    response.del_cookie(SESSION_COOKIE, path=request.app["base"] + "/")
-    return response
+    redirect = web.HTTPSeeOther(request.app[BASE] + "/signin")
+    redirect.del_cookie(SESSION_COOKIE, path=request.app[BASE] + "/")
+    raise redirect
 
 
-def _back(request: web.Request, request_id: str, **query: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"{request.app['base']}/decisions/{quote(request_id, safe='')}?"
+def _back(request: web.Request, request_id: str, **query: str) -> web.StreamResponse:
+    raise web.HTTPSeeOther(f"{request.app[BASE]}/decisions/{quote(request_id, safe='')}?"
                             + urlencode(query))
 
 
@@ -84,9 +87,9 @@ async def _blocked(request: web.Request, request_id: str) -> Any:
 @requires("reviewer")
 async def release(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    form = request["form"]
+    form = request[FORM]
     request_id = str(form.get("request_id", ""))
-    actor = request["session"].account.name
+    actor = request[SESSION].account.name
     reason = str(form.get("reason", ""))
     blocked = await _blocked(request, request_id)
     try:
@@ -109,27 +112,27 @@ async def release(request: web.Request) -> web.StreamResponse:
 @requires("reviewer")
 async def acknowledge(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    form = request["form"]
+    form = request[FORM]
     request_id = str(form.get("request_id", ""))
     blocked = await _blocked(request, request_id)
-    runtime.audit(request["session"].account.name, "acknowledge", {
+    runtime.audit(request[SESSION].account.name, "acknowledge", {
         "request_id": request_id, "debtor_id": blocked.debtor_id,
         "reason": str(form.get("reason", "")).strip()[:500]})
     return _back(request, request_id, done="Acknowledged: marked as seen.")
 
 
-def _admin_back(request: web.Request, **query: str) -> web.HTTPSeeOther:
-    return web.HTTPSeeOther(f"{request.app['base']}/admin?" + urlencode(query))
+def _admin_back(request: web.Request, **query: str) -> web.StreamResponse:
+    raise web.HTTPSeeOther(f"{request.app[BASE]}/admin?" + urlencode(query))
 
 
 @requires("admin")
 async def account_add(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    form = request["form"]
+    form = request[FORM]
     name = str(form.get("name", "")).strip()
     try:
         await _thread(runtime.accounts.add, name, str(form.get("role", "")),
-                      str(form.get("password", "")), actor=request["session"].account.name)
+                      str(form.get("password", "")), actor=request[SESSION].account.name)
     except AccountError as exc:
         return _admin_back(request, error=str(exc))
     runtime.audit_wake.set()
@@ -139,10 +142,10 @@ async def account_add(request: web.Request) -> web.StreamResponse:
 @requires("admin")
 async def account_change(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    form = request["form"]
+    form = request[FORM]
     name = str(form.get("name", ""))
     what = str(form.get("what", ""))
-    actor = request["session"].account.name
+    actor = request[SESSION].account.name
     if name == actor and what in ("disable", "role"):
         return _admin_back(request, error="You cannot disable your own account or change "
                                           "your own role: ask another admin.")

@@ -18,7 +18,16 @@ from aiohttp import web
 from gatekeeper.console.config import ConsoleSettings
 from gatekeeper.console.runtime import Runtime
 from gatekeeper.console.web import actions, pages
-from gatekeeper.console.web.guards import RUNTIME, SESSION_COOKIE, SIGNIN_CSRF_COOKIE, Handler
+from gatekeeper.console.web.guards import (
+    BASE,
+    FORM,
+    RUNTIME,
+    SESSION,
+    SESSION_COOKIE,
+    SETTINGS,
+    SIGNIN_CSRF_COOKIE,
+    Handler,
+)
 from gatekeeper.console.web.render import render
 from gatekeeper.settings import Settings
 
@@ -37,8 +46,8 @@ def create_console(settings: Settings, console: ConsoleSettings | None = None, *
     (``feed``); cleanup stops everything it started."""
     console = console or ConsoleSettings.from_env()
     app = web.Application(middlewares=[_headers, _session, _csrf])
-    app["base"] = prefix.rstrip("/")
-    app["console_settings"] = console
+    app[BASE] = prefix.rstrip("/")
+    app[SETTINGS] = console
     app[RUNTIME] = runtime or Runtime.build(settings, console, feed=feed)
 
     async def startup(app: web.Application) -> None:
@@ -98,13 +107,16 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
                                       f"({type(exc).__name__}); the log has the details.")
             _secure(request, response)
             return response
-        response = exc
-        if exc.status == 403 and not (exc.text or "").startswith("<!doctype"):
+        if exc.status == 403:
             response = render(request, "error.html", status=403, title="Not allowed",
                               message=exc.text or "Your role does not allow this.")
-        elif exc.status == 404 and exc.content_type != "text/html":
+        elif exc.status == 404:
             response = render(request, "error.html", status=404, title="Not found",
-                              message="There is no such page in the console.")
+                              message=exc.text if exc.text and not exc.text.startswith("404")
+                              else "There is no such page in the console.")
+        else:  # redirects and the rest: raised on, with the headers
+            _secure(request, exc)
+            raise
     _secure(request, response)
     return response
 
@@ -122,10 +134,10 @@ def _secure(request: web.Request, response: web.StreamResponse) -> None:
 async def _session(request: web.Request, handler: Handler) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     session = runtime.accounts.session(request.cookies.get(SESSION_COOKIE))
-    request["session"] = session
+    request[SESSION] = session
     if session is None and _route_name(request) not in PUBLIC and \
             _route_name(request) != "signin_post":
-        target = request.app["base"] + "/signin"
+        target = request.app[BASE] + "/signin"
         if request.method == "GET" and _route_name(request) != "review_rows":
             target += "?next=" + _quote(request.path_qs)
         raise web.HTTPSeeOther(target)
@@ -139,13 +151,13 @@ async def _csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method != "POST":
         return await handler(request)
     form = await request.post()
-    request["form"] = form
+    request[FORM] = form
     sent = str(form.get("csrf", ""))
-    session = request.get("session")
+    session = request.get(SESSION)
     expected = session.csrf if session is not None else \
         request.cookies.get(SIGNIN_CSRF_COOKIE, "")
     if not sent or not expected or not hmac.compare_digest(sent, expected):
-        request["session"] = session
+        request[SESSION] = session
         return render(request, "error.html", status=403, title="Form expired",
                       message="This form's security token is missing or out of date (CSRF "
                               "protection). Go back, reload the page and send it again.")

@@ -15,13 +15,17 @@ SESSION_COOKIE = "gk_console"
 SIGNIN_CSRF_COOKIE = "gk_console_signin"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RUNTIME = web.AppKey("runtime", Runtime)
+BASE = web.AppKey("base", str)  # the prefix the console is served under ("/console")
+SETTINGS = web.AppKey("console_settings", ConsoleSettings)
+SESSION: web.RequestKey[Any] = web.RequestKey("session")  # accounts.Session | None
+FORM: web.RequestKey[Any] = web.RequestKey("form")  # the POST form (MultiDictProxy)
 
 
 def requires(role: str) -> Callable[[Handler], Handler]:
     """A handler for ``role`` and above; anyone below gets 403."""
     def wrap(handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            session = request["session"]
+            session: Any = request.get(SESSION)
             if session is None or not session.account.may(role):
                 have = session.account.role if session else "none"
                 raise web.HTTPForbidden(text=f"This needs the {role} role; your account is a "
@@ -37,6 +41,6 @@ def new_signin_token() -> str:
 
 
 def cookie_options(request: web.Request) -> dict[str, Any]:
-    console: ConsoleSettings = request.app["console_settings"]
-    return {"httponly": True, "samesite": "Strict", "path": request.app["base"] + "/",
+    console = request.app[SETTINGS]
+    return {"httponly": True, "samesite": "Strict", "path": request.app[BASE] + "/",
             "secure": request.secure or console.secure_cookies}

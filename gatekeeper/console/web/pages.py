@@ -17,7 +17,9 @@ from gatekeeper.console.index import Cursor, QueueFilter
 from gatekeeper.console.release import refusal, release_id
 from gatekeeper.console.web import charts
 from gatekeeper.console.web.guards import (
+    BASE,
     RUNTIME,
+    SESSION,
     SIGNIN_CSRF_COOKIE,
     cookie_options,
     new_signin_token,
@@ -50,7 +52,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     until = _now_ms() + HOUR - _now_ms() % HOUR
     since = until - hours * HOUR
     data = await _run(request, runtime.index.overview, since, until)
-    base = request.app["base"]
+    base = request.app[BASE]
     feeder = runtime.feeder
     return render(request, "overview.html", title="Overview", chosen=chosen, ranges=RANGES,
                   data=data, hours_chart=charts.hours_chart(data.hours, since, until),
@@ -102,7 +104,7 @@ async def review(request: web.Request) -> web.StreamResponse:
 async def review_rows(request: web.Request) -> web.StreamResponse:
     """Rows of blocks indexed after ``after`` (an ingest id), for the queue's poll."""
     runtime = request.app[RUNTIME]
-    if request.get("session") is None:
+    if request.get(SESSION) is None:
         raise web.HTTPUnauthorized()
     try:
         after = int(request.query.get("after", "0"))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 from aiohttp import web
 
+from gatekeeper.console.web.guards import BASE, SESSION
 from gatekeeper.timeutil import parse_rfc3339
 
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("gatekeeper.console", "templates"),
@@ -53,8 +54,8 @@ ENV.filters.update(utc=utc, local=local, thousands=thousands)
 
 def render(request: web.Request, template: str, *, status: int = 200,
            **context: Any) -> web.Response:
-    session = request.get("session")
+    session: Any = request.get(SESSION)
     text = ENV.get_template(template).render(
-        base=request.app["base"], session=session, csrf=session.csrf if session else "",
+        base=request.app[BASE], session=session, csrf=session.csrf if session else "",
         path=request.path, **context)
     return web.Response(text=text, status=status, content_type="text/html")
