@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from gatekeeper import restore
 from gatekeeper.brokers import bootstrap
-from gatekeeper.console import audit_topic, release
+from gatekeeper.console import audit_topic
+from gatekeeper.console import release as releasing
 from gatekeeper.console.accounts import Accounts
 from gatekeeper.console.config import ConsoleSettings
 from gatekeeper.console.index.consumer import IndexFeeder
@@ -54,6 +55,8 @@ class Runtime:
     store: Store | None = None
     keeper: Keeper | None = None
     audit_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _releasing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _released: set[str] = field(default_factory=set)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @classmethod
@@ -122,7 +125,7 @@ class Runtime:
         return record
 
     async def release(self, body: dict[str, Any], *, actor: str, reason: str
-                      ) -> release.Outcome:
+                      ) -> releasing.Outcome:
         """Decide a release and send its messages; ``ValueError`` when it may not be
         released, ``Unavailable`` when the gate cannot decide now."""
         if self.producer is None or self.store is None or self.keeper is None:
@@ -130,11 +133,31 @@ class Runtime:
         if not self.settings.signing_keys:
             raise Unavailable("GATEKEEPER_SIGNING_KEY is not set: a released request must be "
                               "signed like the worker signs")
+        if not self.settings.hash_key:
+            raise Unavailable("GATEKEEPER_HASH_KEY is not set: a release is counted under the "
+                              "workers' keyed hashes, so the console needs their key")
+        request_id = str(body["request"]["request_id"])
+        async with self._releasing:  # one at a time: a double click releases once
+            if request_id in self._released or await asyncio.get_running_loop(
+                    ).run_in_executor(None, self._released_in_index, request_id):
+                raise ValueError("released already")
+            outcome = await self._release(body, actor=actor, reason=reason)
+            if outcome.decision["decision"] == "allowed":
+                self._released.add(request_id)
+            return outcome
+
+    def _released_in_index(self, request_id: str) -> bool:
+        return any(v.decision == "allowed"
+                   for v in self.index.decisions(releasing.release_id(request_id)))
+
+    async def _release(self, body: dict[str, Any], *, actor: str, reason: str
+                       ) -> releasing.Outcome:
+        assert self.store is not None and self.keeper is not None and self.producer
         try:
             if self.store.epoch is None:
                 await self.store.load_scripts()
                 await asyncio.wait_for(self.keeper.ensure(), 10)
-            outcome = await release.decide_release(
+            outcome = await releasing.decide_release(
                 self.policy, self.store, Hasher(self.settings.hashing_key), self._ttls(), body,
                 actor=actor, reason=reason, now=datetime.now(UTC),
                 signing_key=self.settings.signing_keys[0])
