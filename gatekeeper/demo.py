@@ -134,6 +134,9 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
             lost = summary.produced - summary.decided
             print(f"\n{summary.produced} requests sent, {summary.decided} decided, "
                   f"{lost} unaccounted for.")
+            from gatekeeper.console.demo import start_console
+
+            print("\n".join(start_console(env)), flush=True)
             return 0 if lost == 0 else 1
         finally:
             await producer.stop()
