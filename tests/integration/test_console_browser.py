@@ -97,7 +97,7 @@ class ConsoleStack:
 
     def start(self) -> None:
         asyncio.run(ensure_topics(self.settings))
-        for name, role in (("rita", "reviewer"), ("vic", "viewer")):
+        for name, role in (("rita", "reviewer"), ("vic", "viewer"), ("ada", "admin")):
             done = self.gatekeeper("users", "add", name, "--role", role, stdin=PASSWORD + "\n")
             assert done.returncode == 0, done.stderr
         self.worker.start()
@@ -316,6 +316,24 @@ def test_every_form_needs_its_csrf_token(reviewer, console_stack):
     assert "acknowledge" not in reviewer.inner_text("ol.timeline")  # nothing was recorded
 
 
+def test_the_policy_page_and_the_accounts_page(browser, reviewer, console_stack):
+    reviewer.goto(console_stack.base + "/policy")
+    row = reviewer.inner_text("#default-letters-per-month")
+    assert "overridable" in row and "gatekeeper baseline R2" in row
+    assert "overridable" not in reviewer.inner_text("#default-opt-outs")
+    _shot(reviewer, "policy")
+    admin = _page(browser, console_stack, "ada")
+    admin.goto(console_stack.base + "/admin")
+    admin.fill("#new-name", "nora")
+    admin.select_option("#new-role", "viewer")
+    admin.fill("#new-password", PASSWORD)
+    admin.click("text=Add account")
+    assert admin.inner_text(".flash.ok") == "Account nora added."
+    assert "nora" in admin.inner_text("table")
+    _shot(admin, "admin")
+    admin.context.close()
+
+
 def test_releasing_an_overridable_block_reaches_contact_allowed_signed(reviewer, console_stack):
     request_id = f"{console_stack.debtor('LETTERS')}-3"
     reviewer.goto(f"{console_stack.base}/decisions/{request_id}")
@@ -358,3 +376,4 @@ def test_the_audit_chain_verifies(console_stack):
         assert time.monotonic() < deadline, done.stdout + done.stderr
         time.sleep(1)
     assert {"account_added", "sign_in", "sign_in_failed", "release"} <= set(actions)
+    assert actions.count("account_added") == 4  # three by the command, nora by the admin

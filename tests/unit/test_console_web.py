@@ -68,6 +68,8 @@ async def test_without_a_session_every_page_sends_to_sign_in(client):
     for path in ("/", "/review", "/decisions/R1", "/debtors/D1", "/policy", "/admin"):
         answer = await client.get(path, allow_redirects=False)
         assert answer.status == 303 and answer.headers["Location"].startswith("/signin")
+    poll = await client.get("/review/rows", params={"after": "0"}, allow_redirects=False)
+    assert poll.status == 401  # the queue's poll gets no sign-in page to paste as rows
     answer = await client.get("/signin")
     assert answer.status == 200
     csp = answer.headers["Content-Security-Policy"]

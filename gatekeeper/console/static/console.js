@@ -25,6 +25,7 @@
         fetch(url + (url.indexOf("?") < 0 ? "?" : "&") + "after=" + encodeURIComponent(after),
               {credentials: "same-origin", headers: {"Accept": "text/html"}})
           .then(function (r) {
+            if (r.status === 401) { live.textContent = "signed out: reload to sign in"; throw new Error("401"); }
             if (!r.ok) throw new Error(r.status);
             after = r.headers.get("X-Newest-Id") || after;
             return r.text();
@@ -39,7 +40,7 @@
             rowLinks(rows);
             var empty = document.querySelector(".card .empty"); if (empty) empty.remove();
           })
-          .catch(function () { live.classList.add("off"); live.textContent = "reconnecting"; });
+          .catch(function (e) { live.classList.add("off"); if (e.message !== "401") live.textContent = "reconnecting"; });
       }, poll * 1000);
     }
   }

@@ -137,8 +137,10 @@ async def _session(request: web.Request, handler: Handler) -> web.StreamResponse
     request[SESSION] = session
     if session is None and _route_name(request) not in PUBLIC and \
             _route_name(request) != "signin_post":
+        if _route_name(request) == "review_rows":  # the queue's poll: no page to go to
+            raise web.HTTPUnauthorized(text="signed out")
         target = request.app[BASE] + "/signin"
-        if request.method == "GET" and _route_name(request) != "review_rows":
+        if request.method == "GET":
             target += "?next=" + _quote(request.path_qs)
         raise web.HTTPSeeOther(target)
     return await handler(request)
