@@ -142,9 +142,14 @@ async def decision(request: web.Request) -> web.StreamResponse:
     if any(v.decision == "allowed" for v in releases):
         why_not = "released already"
     rules = {r.name: r for pack in runtime.policy.packs for r in pack.rules}
+    state = "released" if any(a["action"] == "release" for a in actions) else \
+        "acknowledged" if actions else "open"  # from the same read as the history
+    released = next((v for v in reversed(releases) if v.decision == "allowed"), None)
     return render(request, "decision.html", title=f"Decision {request_id}", view=view,
                   request_body=request_body, decision=body.get("decision") or {}, zone=zone,
-                  history=history, why_not=why_not, rules=rules,
+                  history=history, why_not=why_not, rules=rules, state=state,
+                  released=released,
+                  release_signature=_signature(runtime, released) if released else None,
                   signature=_signature(runtime, view), message=request.query.get("done"),
                   raw_json=orjson.dumps(request_body, option=orjson.OPT_INDENT_2).decode())
 
