@@ -207,3 +207,18 @@ def test_sample_traffic_goes_in_whole(index):
     assert stats.decisions == 2000 and stats.unreadable == 0
     assert stats.duplicates == sum(1 for m in messages if m.kind == "review")
     assert all(to_row(m) is not None for m in messages[:50])
+
+
+def test_an_index_of_another_schema_asks_for_a_rebuild(tmp_path):
+    import sqlite3
+
+    from gatekeeper.console.index.sqlite import IndexSchemaError
+
+    path = tmp_path / "old.sqlite"
+    SqliteIndex(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    db.commit()
+    db.close()
+    with pytest.raises(IndexSchemaError, match="gatekeeper console --rebuild"):
+        SqliteIndex(path)

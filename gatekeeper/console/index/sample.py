@@ -69,8 +69,8 @@ def decision_message(request_id: str, debtor_id: str, when_ms: int, *, blocked: 
 
 def traffic(decisions: int, *, debtors: int, start_ms: int, end_ms: int, seed: int = 7,
             blocked_share: float = 0.45, topics: Topics | None = None,
-            events_per_decision: float = 0.1, outcomes_per_decision: float = 0.3
-            ) -> Iterator[Message]:
+            events_per_decision: float = 0.1, outcomes_per_decision: float = 0.3,
+            prefix: str = "R") -> Iterator[Message]:
     """Messages in time order: each decision on contact.decisions (a block also on
     contact.review), with events and outcomes mixed in."""
     names = topics or Topics()
@@ -91,7 +91,7 @@ def traffic(decisions: int, *, debtors: int, start_ms: int, end_ms: int, seed: i
         channel = CHANNELS[rng.randrange(len(CHANNELS))]
         blocked = rng.random() < blocked_share
         rules = tuple(sorted({rng.randrange(len(RULES)) for _ in range(rng.choice((1, 1, 2)))}))
-        value = decision_message(f"R{n:09d}", debtor, when, blocked=blocked, channel=channel,
+        value = decision_message(f"{prefix}{n:09d}", debtor, when, blocked=blocked, channel=channel,
                                  region=region if rng.random() < 0.8 else None, zone=zone,
                                  rules=rules)
         yield message("decisions", debtor, when, value)
@@ -106,6 +106,6 @@ def traffic(decisions: int, *, debtors: int, start_ms: int, end_ms: int, seed: i
                 "occurred_at": format_utc(from_epoch(when / 1000)), "data": data})
         if not blocked and rng.random() < outcomes_per_decision / (1 - blocked_share):
             yield message("outcomes", debtor, when + 60000, {
-                "request_id": f"R{n:09d}", "debtor_id": debtor,
+                "request_id": f"{prefix}{n:09d}", "debtor_id": debtor,
                 "outcome": OUTCOMES[rng.randrange(len(OUTCOMES))],
                 "occurred_at": format_utc(from_epoch(when / 1000 + 60))})

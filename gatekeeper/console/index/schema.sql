@@ -58,10 +58,14 @@ CREATE TABLE IF NOT EXISTS debtors (
   debtor_id TEXT PRIMARY KEY, region TEXT, timezone TEXT, ts INTEGER NOT NULL) WITHOUT ROWID;
 
 -- counts per hour, kept as decisions arrive: the overview never scans decisions
-CREATE TABLE IF NOT EXISTS hourly (
-  hour INTEGER NOT NULL, blocked INTEGER NOT NULL, channel TEXT NOT NULL,
-  region TEXT NOT NULL, n INTEGER NOT NULL,
-  PRIMARY KEY (hour, blocked, channel, region)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hourly_totals (
+  hour INTEGER PRIMARY KEY, total INTEGER NOT NULL, blocked INTEGER NOT NULL);
+-- blocks per hour by "c:<channel>" and "g:<region>" ("g:" when unknown)
+CREATE TABLE IF NOT EXISTS hourly_dims (
+  hour INTEGER NOT NULL, dim TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (hour, dim)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS hourly_rules (
   hour INTEGER NOT NULL, rule TEXT NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (hour, rule)) WITHOUT ROWID;
+-- every value the queue's filters can take: "r:<rule>", "p:<pack>", "c:<channel>", "g:<region>"
+CREATE TABLE IF NOT EXISTS dims (dim TEXT PRIMARY KEY) WITHOUT ROWID;

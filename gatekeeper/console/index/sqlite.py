@@ -42,20 +42,24 @@ from gatekeeper.console.index.rows import (
     EventRow,
     Message,
     OutcomeRow,
-    pack_of,
     request_hash,
     to_row,
 )
+from gatekeeper.errors import GatekeeperError
 
 HOUR = 3_600_000
 RECENT = 200_000
 DECISION_ID = re.compile(rb'"decision_id":\s*"([^"]+)"')
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 LOOKUP_CHUNK = 500
 
 
+class IndexSchemaError(GatekeeperError):
+    """An index file written by another version of the console."""
+
+
 class SqliteIndex:
-    def __init__(self, path: Path | str, *, cache_mib: int = 256):
+    def __init__(self, path: Path | str, *, cache_mib: int = 512):
         self.path = str(path)
         self.cache_mib = cache_mib
         self._local = threading.local()
@@ -67,13 +71,20 @@ class SqliteIndex:
         schema = resources.files("gatekeeper.console.index").joinpath("schema.sql").read_text()
         db.executescript(schema)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        (found,) = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found != SCHEMA_VERSION:
+            raise IndexSchemaError(f"{self.path}: index schema {found}, expected "
+                                   f"{SCHEMA_VERSION}: rebuild it from the topics "
+                                   "(gatekeeper console --rebuild)")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # no fsync: the index is a copy of the topics (an OS crash may cost a rebuild,
+            # `gatekeeper console --rebuild`); with fsyncs, ingest ran at half the rate
+            db.execute("PRAGMA synchronous=OFF")
             db.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")
             db.execute("PRAGMA temp_store=MEMORY")
             db.execute("PRAGMA mmap_size=1073741824")
@@ -188,7 +199,8 @@ class SqliteIndex:
                    stats: IngestStats) -> None:
         known = self._known(db, {r.rid for r in rows})
         regions = self._region_cache(db)
-        hourly: dict[tuple[int, int, str, str], int] = {}
+        totals: dict[int, list[int]] = {}
+        dims: dict[tuple[int, str], int] = {}
         hourly_rules: dict[tuple[int, str], int] = {}
         inserts: list[tuple[Any, ...]] = []
         tags: list[tuple[str, int, int]] = []
@@ -221,15 +233,24 @@ class SqliteIndex:
             inserts.append((ident, row.ts, row.rid, row.request_id, row.debtor_id,
                             row.decision_id, blocked, row.via, row.actor, row.channel, region,
                             packs_text, row.source, row.body))
-            bucket = (hour, blocked, row.channel, region or "")
-            hourly[bucket] = hourly.get(bucket, 0) + 1
+            counts = totals.setdefault(hour, [0, 0])
+            counts[0] += 1
+            if blocked:
+                counts[1] += 1
+                for dim in ("c:" + row.channel, "g:" + (region or "")):
+                    dims[(hour, dim)] = dims.get((hour, dim), 0) + 1
         db.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        inserts)
         db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?, ?)", tags)
         db.executemany("UPDATE decisions SET via = ?, actor = ?, source = ? , body = ? "
                        "WHERE id = ?", upgrades)
-        db.executemany("INSERT INTO hourly VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
-                       "SET n = n + excluded.n", [(*k, n) for k, n in hourly.items()])
+        db.executemany("INSERT INTO hourly_totals VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                       "SET total = total + excluded.total, blocked = blocked + excluded.blocked",
+                       [(hour, t, b) for hour, (t, b) in totals.items()])
+        db.executemany("INSERT INTO hourly_dims VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                       "SET n = n + excluded.n", [(*k, n) for k, n in dims.items()])
+        values = {dim for _, dim in dims} | {tag for tag, _, _ in tags}
+        db.executemany("INSERT OR IGNORE INTO dims VALUES (?)", [(d,) for d in values])
         db.executemany("INSERT INTO hourly_rules VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                        "SET n = n + excluded.n", [(*k, n) for k, n in hourly_rules.items()])
         stats.decisions += len(inserts)
@@ -412,31 +433,27 @@ class SqliteIndex:
         db = self._db()
         start = since - since % HOUR
         hours = [(h, total, blocked) for h, total, blocked in db.execute(
-            "SELECT hour, sum(n), sum(CASE WHEN blocked = 1 THEN n ELSE 0 END) FROM hourly "
-            "WHERE hour >= ? AND hour < ? GROUP BY hour ORDER BY hour", (start, until))]
+            "SELECT hour, total, blocked FROM hourly_totals WHERE hour >= ? AND hour < ? "
+            "ORDER BY hour", (start, until))]
         by_rule = list(db.execute(
             "SELECT rule, sum(n) AS c FROM hourly_rules WHERE hour >= ? AND hour < ? "
             "GROUP BY rule ORDER BY c DESC", (start, until)))
-        grouped = {}
-        for column in ("channel", "region"):
-            grouped[column] = [(name or "unknown", count) for name, count in db.execute(
-                f"SELECT {column}, sum(n) AS c FROM hourly WHERE blocked = 1 AND hour >= ? "
-                f"AND hour < ? GROUP BY {column} ORDER BY c DESC", (start, until))]
-        return Overview(hours, by_rule, grouped["channel"], grouped["region"],
+        grouped: dict[str, list[tuple[str, int]]] = {"c": [], "g": []}
+        for dim, count in db.execute(
+                "SELECT dim, sum(n) AS c FROM hourly_dims WHERE hour >= ? AND hour < ? "
+                "GROUP BY dim ORDER BY c DESC", (start, until)):
+            grouped[dim[0]].append((dim[2:] or "unknown", count))
+        return Overview(hours, by_rule, grouped["c"], grouped["g"],
                         sum(h[1] for h in hours), sum(h[2] for h in hours))
 
     def choices(self) -> dict[str, list[str]]:
-        """The values the queue's filters can take (from the hourly counts: small)."""
-        db = self._db()
-        rules = [r for (r,) in db.execute("SELECT DISTINCT rule FROM hourly_rules ORDER BY 1")]
-        return {
-            "rule": rules,
-            "pack": sorted({pack_of(r) for r in rules}),
-            "channel": [c for (c,) in db.execute(
-                "SELECT DISTINCT channel FROM hourly WHERE blocked = 1 ORDER BY 1") if c],
-            "region": [c for (c,) in db.execute(
-                "SELECT DISTINCT region FROM hourly WHERE blocked = 1 ORDER BY 1") if c],
-        }
+        """The values the queue's filters can take."""
+        out: dict[str, list[str]] = {"rule": [], "pack": [], "channel": [], "region": []}
+        names = {"r": "rule", "p": "pack", "c": "channel", "g": "region"}
+        for (dim,) in self._db().execute("SELECT dim FROM dims ORDER BY dim"):
+            if dim[2:]:
+                out[names[dim[0]]].append(dim[2:])
+        return out
 
     # ------------------------------------------------------------------------ retention
     def prune(self, before: int) -> int:
@@ -445,13 +462,13 @@ class SqliteIndex:
         dropped = 0
         db.execute("BEGIN IMMEDIATE")
         try:
-            tags = [f"r:{r}" for (r,) in db.execute("SELECT DISTINCT rule FROM hourly_rules")]
-            tags += sorted({f"p:{pack_of(t[2:])}" for t in tags})
+            tags = [d for (d,) in db.execute("SELECT dim FROM dims WHERE dim >= 'p:' AND "
+                                             "dim < 's'")]  # p: and r:
             for tag in tags:  # by the primary key (tag, ts, ...): no scan
                 db.execute("DELETE FROM tags WHERE tag = ? AND ts < ?", (tag, before))
             for table in ("decisions", "events", "outcomes", "actions"):
                 dropped += db.execute(f"DELETE FROM {table} WHERE ts < ?", (before,)).rowcount
-            for table in ("hourly", "hourly_rules"):
+            for table in ("hourly_totals", "hourly_dims", "hourly_rules"):
                 db.execute(f"DELETE FROM {table} WHERE hour < ?", (before - before % HOUR,))
             db.execute("COMMIT")
         except BaseException:
