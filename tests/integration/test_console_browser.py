@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import kafka_helpers
 import orjson
@@ -58,6 +59,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _own_database(stack: Any) -> str:
+    """The last logical database of the stack's Redis, flushed: this module's alone while it
+    runs (the per-test fixture is function-scoped; the worker here lives for the module)."""
+    import redis
+
+    parts = urlsplit(stack.redis_url)
+    url = urlunsplit((parts.scheme, parts.netloc, f"/{stack.redis_databases - 1}", "", ""))
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return url
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -78,7 +94,7 @@ class ConsoleStack:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}/console"
         self.dir = tmp / "console"
-        self.env = worker_env(stack.broker_url, stack.redis_url, self.prefix,
+        self.env = worker_env(stack.broker_url, _own_database(stack), self.prefix,
                               f"gk-console-{uuid.uuid4().hex[:6]}", Path("default"),
                               SIGNING_KEY)
         self.settings = Settings.from_env(self.env)

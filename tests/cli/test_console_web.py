@@ -1,5 +1,6 @@
 """The console's web shell without services: guards, pages and forms over an index filled
-with sample traffic (Kafka and Redis point at a closed port: what needs them says so)."""
+with sample traffic, served on loopback (Kafka and Redis point at a closed port: what needs
+them says so)."""
 
 from __future__ import annotations
 
