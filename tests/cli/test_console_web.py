@@ -175,3 +175,17 @@ async def test_an_admin_adds_and_changes_accounts_and_each_change_is_audited(cli
     assert "cannot disable your own account" in await own.text()
     page = await (await client.get("/admin")).text()
     assert "nora" in page and "role-reviewer" in page
+
+
+async def test_cookies_are_secure_behind_tls(tmp_path: Path):
+    settings = Settings.from_env(CLOSED)
+    console = ConsoleSettings(directory=tmp_path, secure_cookies=True)
+    accounts = Accounts(console.accounts_path, console, hasher=FAST)
+    accounts.add("rita", "reviewer", PASSWORD)
+    runtime = Runtime(settings, console, load_policy("default"), SqliteIndex(console.index_path),
+                      accounts, feed=False)
+    app = create_console(settings, console, runtime=runtime, prefix="/console")
+    async with TestClient(TestServer(app)) as secure:
+        answer = await secure.get("/signin")
+        cookie = answer.headers["Set-Cookie"]
+        assert "Secure" in cookie and "Path=/console/" in cookie
