@@ -32,6 +32,7 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
 
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)  # one line per assignment else
     settings = Settings.from_env()
     options = ConsoleSettings.from_env(host=host, port=port, directory=directory)
     bootstrap(settings.broker)  # a broken broker URL is a message

@@ -268,6 +268,11 @@ def test_filter_by_rule_and_by_debtor(reviewer, console_stack):
     reviewer.press("#debtor-filter", "Enter")
     rows = reviewer.query_selector_all("#rows tr")
     assert len(rows) == 1 and "default/quiet-hours" in rows[0].inner_text()
+    reviewer.click("h1")  # the keyboard: j selects the first row, Enter opens it
+    reviewer.keyboard.press("j")
+    assert reviewer.query_selector("#rows tr.selected") is not None
+    reviewer.keyboard.press("Enter")
+    reviewer.wait_for_url(f"**/decisions/{console_stack.debtor('NIGHT')}-1")
 
 
 def test_a_decision_page_names_every_reason_with_its_citation(reviewer, console_stack):
