@@ -84,8 +84,11 @@ def bars(rows: list[tuple[str, int]], *, limit: int = 12, link: str | None = Non
 
 
 def _nice(peak: int) -> float:
+    """A round top for the axis; small ones in steps of 4, so the grid shows whole numbers."""
     if peak <= 0:
-        return 1.0
+        return 4.0
+    if peak <= 40:
+        return float(-(-peak // 4) * 4)
     magnitude = 10 ** (len(str(int(peak))) - 1)
     for factor in (1, 2, 2.5, 5, 10):
         if peak <= factor * magnitude:
