@@ -23,8 +23,8 @@ from gatekeeper.settings import Settings
 @click.option("--loglevel", default="info", show_default=True)
 def console(host: str | None, port: int | None, directory: str | None, rebuild: bool,
             loglevel: str) -> None:
-    """Serve the review console alone, under /console/ (``gatekeeper serve`` mounts the
-    same application). Broker, Redis, policy, topics and keys as for the worker."""
+    """Serve the review console alone, under /console/ (gatekeeper serve mounts the same
+    application). Broker, Redis, policy, topics and keys as for the worker."""
     from aiohttp import web
 
     from gatekeeper.brokers import bootstrap
