@@ -5,12 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit venv stack down lint bench clean
+.PHONY: demo test unit venv stack browser down lint bench clean
 
 demo: $(STAMP) stack
 	$(PY) -m gatekeeper demo
 
-test: $(STAMP) stack
+test: $(STAMP) stack browser
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
 unit: $(STAMP)
@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 
 stack:
 	scripts/stack up > /dev/null
+
+browser:  # chromium for the console's browser tests
+	scripts/browser-deps
 
 down:
 	scripts/stack down

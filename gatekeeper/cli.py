@@ -409,5 +409,9 @@ main.add_command(report)
 main.add_command(backtest)
 main.add_command(history)
 
+from gatekeeper.console.commands import register as _register_console  # noqa: E402
+
+_register_console(main)  # console, users, audit (gatekeeper/console/commands.py)
+
 if __name__ == "__main__":
     main()

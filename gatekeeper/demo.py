@@ -147,6 +147,9 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
             print(f"what it recorded: gatekeeper report --topic-prefix "
                   f"{settings.topic_prefix} --since 1h; gatekeeper backtest --policy PACK "
                   f"--topic-prefix {settings.topic_prefix} --since 1h")
+            from gatekeeper.console.demo import start_console
+
+            print("\n".join(start_console(env)), flush=True)
             return 0 if lost == 0 else 1
         finally:
             await producer.stop()

@@ -23,6 +23,7 @@ class Topic(Enum):
     EVENTS = "debtor.events"
     OUTCOMES = "contact.outcomes"
     DECISIONS = "contact.decisions"
+    AUDIT = "console.audit"  # the review console's hash chain (kept forever)
 
     @property
     def kind(self) -> str:

@@ -32,7 +32,8 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     record = str(settings.record_retention_days * DAY_MS)
     return {"events": {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
             "decisions": {"retention.ms": record, "retention.bytes": "-1"},
-            "outcomes": {"retention.ms": record, "retention.bytes": "-1"}}
+            "outcomes": {"retention.ms": record, "retention.bytes": "-1"},
+            "audit": {"retention.ms": "-1", "retention.bytes": "-1"}}
 
 
 def retention_problems(settings: Settings, found: dict[str, dict[str, str]],

@@ -22,6 +22,8 @@ def describe(pack: Pack) -> str:
         flags = []
         if rule.shadow:
             flags.append("SHADOW (reported, never blocks)")
+        if rule.overridable:
+            flags.append("overridable: a reviewer may release")
         if rule.effective_from or rule.effective_until:
             start, end = rule.effective_from or "...", rule.effective_until or "..."
             flags.append(f"in force {start} to {end}")

@@ -69,6 +69,7 @@ COMMON: dict[str, tuple[bool, Check]] = {
     "destination_kinds": (False, checks.choices(DESTINATION_KINDS)),
     "days_past_due": (False, _band),
     "shadow": (False, checks.boolean),
+    "overridable": (False, checks.boolean),
     "effective_from": (False, checks.iso_date),
     "effective_until": (False, checks.iso_date),
 }
@@ -101,6 +102,7 @@ def _rule(ctx: Ctx, pack: str, path: str, value: Any) -> Rule:
         purposes=fields.get("purposes", frozenset()),
         destination_kinds=fields.get("destination_kinds", frozenset()),
         shadow=fields.get("shadow", False),
+        overridable=fields.get("overridable", False),
         effective_from=fields.get("effective_from"),
         effective_until=fields.get("effective_until"),
         days_past_due=fields.get("days_past_due"),

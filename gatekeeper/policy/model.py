@@ -2,8 +2,9 @@
 
 A pack is a list of rules and the debtor regions it applies to. Every rule has an id, a
 kind, a citation, a plain-language description, and common filters (channels, purposes,
-destination kinds, a band of days past due), optional effective dates and an optional
-shadow flag. Its kind's own
+destination kinds, a band of days past due), optional effective dates, an optional shadow
+flag and an optional ``overridable`` flag (a console reviewer may release what only such
+rules blocked). Its kind's own
 parameters are a frozen dataclass of the kind's module (``gatekeeper/policy/kinds/``; the
 registry there lists every kind, its parameters and its meaning).
 
@@ -80,6 +81,7 @@ class Rule:
     purposes: frozenset[str] = frozenset()  # empty: every purpose
     destination_kinds: frozenset[str] = frozenset()  # empty: every kind
     shadow: bool = False
+    overridable: bool = False  # a reviewer may release what it alone blocked (console)
     effective_from: date | None = None
     effective_until: date | None = None
     days_past_due: Band | None = None  # None: at any days past due

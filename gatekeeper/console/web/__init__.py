@@ -1,0 +1,1 @@
+"""The console's web shell (aiohttp): pages, forms and their guards."""
