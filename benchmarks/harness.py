@@ -349,7 +349,9 @@ class Run:
     def topics(self, lane: str) -> dict[str, str]:
         names = {"requests": "contact.requests", "allowed": "contact.allowed",
                  "review": "contact.review", "invalid": "contact.invalid",
-                 "events": "debtor.events", "outcomes": "contact.outcomes"}
+                 "events": "debtor.events", "outcomes": "contact.outcomes",
+                 "decisions": "contact.decisions"}  # (each lane its own record: a worker
+        # that finds its Redis empty rebuilds it from the record, and must find its own)
         return {k: f"{self.prefix}{lane}.{v}" for k, v in names.items()}
 
     def app_env(self, lane: str, *, requests: str | None = None, metrics_port: int = 0,

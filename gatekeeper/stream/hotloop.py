@@ -62,6 +62,7 @@ class Batch:
     started: float
     outputs: list[Outgoing] = field(default_factory=list)
     abandoned: bool = False
+    delivered: bool = False  # every output acknowledged (then its offsets may be committed)
 
 
 class RequestLoop(Service):
@@ -92,6 +93,7 @@ class RequestLoop(Service):
         self._revoking = False
         self._leaving = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._last: tuple[asyncio.Task[None], Batch] | None = None  # the newest in flight
 
     # ------------------------------------------------------------------ lifecycle
     async def on_start(self) -> None:
@@ -128,8 +130,13 @@ class RequestLoop(Service):
     async def _run(self) -> None:
         assert self.consumer is not None
         while not self._leaving.is_set():
-            fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
-                                                  max_records=self.batch_size)
+            try:
+                fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
+                                                      max_records=self.batch_size)
+            except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can itself)
+                self.runner.failures.unexpected("reading requests", exc)
+                await asyncio.sleep(1.0)
+                continue
             if not fetched or self._revoking:
                 continue  # (read during a revocation: read again from the last commit)
             self._idle.clear()
@@ -151,9 +158,14 @@ class RequestLoop(Service):
             if len(self.in_flight) < IN_FLIGHT:
                 break
             await asyncio.wait([self.in_flight[0]])
-        futures = await self._send(batch.outputs)
-        previous = self.in_flight[-1] if self.in_flight else None
+        try:
+            futures: list[asyncio.Future[Any]] | None = await self._send(batch.outputs)
+        except Exception as exc:  # noqa: BLE001 - not handed over (a full buffer...)
+            self.runner.failures.broker_unavailable(exc, 0.0)
+            futures = None  # _finish delivers them again, and holds the loop meanwhile
+        previous = self._last
         task = asyncio.create_task(self._finish(batch, futures, previous))
+        self._last = (task, batch)
         self.in_flight.append(task)
         task.add_done_callback(_report)
 
@@ -202,21 +214,29 @@ class RequestLoop(Service):
         """Send ``outputs`` and wait for every acknowledgement (the runner's ``deliver``)."""
         await asyncio.gather(*await self._send(outputs))
 
-    async def _finish(self, batch: Batch, futures: list[asyncio.Future[Any]],
-                      previous: asyncio.Task[None] | None) -> None:
+    async def _finish(self, batch: Batch, futures: list[asyncio.Future[Any]] | None,
+                      previous: tuple[asyncio.Task[None], Batch] | None) -> None:
         try:
+            if futures is None:
+                raise KafkaError("the outputs were not handed to the producer")
             await asyncio.gather(*futures)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any produce failure: send the lot again
             self.runner.failures.broker_unavailable(exc, 0.0)
             await self.runner.deliver(batch.outputs)
-        if previous is not None:  # commit in batch order
+        batch.delivered = True
+        if previous is not None:  # commit in batch order, and only behind delivered ones
             with contextlib.suppress(Exception):
-                await asyncio.shield(previous)
+                await asyncio.shield(previous[0])
+            if not previous[1].delivered:
+                return  # (stopped half-way: the next owner reads both again)
         await self._commit(batch.read)
         if self.finished is not None:
-            self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
+            try:
+                self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
+            except Exception as exc:  # noqa: BLE001 - metrics must not stop the commits
+                self.runner.failures.unexpected("counting a batch", exc)
 
     async def _commit(self, read: Read) -> None:
         assert self.consumer is not None

@@ -315,3 +315,47 @@ def test_outputs_go_as_one_record_batch_per_topic_and_partition_in_their_order()
         mine = [o.value for o in outputs if (o.kind == "allowed") == (topic == "out")
                 and partitioner(o.key, [0, 1], [0, 1]) == partition]
         assert values == [v for v in mine if v in values]  # output order within a partition
+
+
+def test_outputs_the_producer_refused_are_delivered_again_before_the_commit() -> None:
+    async def run() -> tuple[list[str], list[bytes]]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
+        producer = Producer(consumer.log)
+        refused = [True]
+        send_batch = producer.send_batch
+
+        async def full_once(batch: Builder, topic: str, *, partition: int
+                            ) -> asyncio.Future[None]:
+            if refused.pop() if refused else False:
+                from aiokafka.errors import KafkaTimeoutError
+                raise KafkaTimeoutError()  # the producer's buffer stayed full
+            return await send_batch(batch, topic, partition=partition)
+
+        producer.send_batch = full_once  # type: ignore[method-assign]
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return consumer.log, producer.sent
+
+    log, sent = asyncio.run(run())
+    assert sent == [b"0@0", b"0@1"]  # the refused one was sent again, then the next batch
+    assert log.index("commit [(0, 1)]") < log.index("commit [(0, 2)]")
+    assert log.index("send 0@0") < log.index("commit [(0, 1)]")
+
+
+def test_a_batch_behind_one_that_was_never_delivered_commits_nothing() -> None:
+    async def run() -> list[dict[TopicPartition, int]]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 2)
+        first = loop.in_flight[0]
+        first.cancel()  # stopped before the first batch's acknowledgements came
+        producer.ack(b"0@1")
+        await asyncio.sleep(0.1)
+        await stop(loop, task)
+        return consumer.commits
+
+    assert asyncio.run(run()) == []
