@@ -18,8 +18,9 @@ COPY schemas ./schemas
 COPY policies ./policies
 RUN pip install . && rm -rf /src
 
+# keys/: API keys; console/: the console's index and accounts (volumes in compose)
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/gatekeeper gatekeeper \
- && install -d -o gatekeeper -m 700 /var/lib/gatekeeper/keys   # API keys (a volume in compose)
+ && install -d -o gatekeeper -m 700 /var/lib/gatekeeper/keys /var/lib/gatekeeper/console
 USER gatekeeper
 # faust creates "<app_id>-data/" in the working directory: keep it writable.
 WORKDIR /var/lib/gatekeeper

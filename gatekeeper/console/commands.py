@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from dataclasses import replace
 
 import click
 
@@ -28,7 +29,7 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
     from aiohttp import web
 
     from gatekeeper.brokers import bootstrap
-    from gatekeeper.console.web.app import mount_console
+    from gatekeeper.console.serving import attach_console
 
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,12 +47,7 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
         click.echo("note: GATEKEEPER_SIGNING_KEY is not set: releases are refused (a released "
                    "request is signed like the worker signs)", err=True)
     root = web.Application()
-    mount_console(root, settings, options)
-
-    async def home(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound("/console/")
-
-    root.router.add_get("/", home)
+    attach_console(root, settings, replace(options, enabled=True))
     click.echo(f"console: http://{options.host}:{options.port}/console/", err=True)
     try:
         web.run_app(root, host=options.host, port=options.port, print=None,

@@ -26,6 +26,7 @@ class ConsoleSettings:
     lockout_failures: int = 5  # failed sign-ins in a row that lock an account
     lockout_minutes: int = 15
     poll_seconds: float = 3.0  # the review queue asks for new blocks this often
+    enabled: bool = True  # gatekeeper serve mounts the console under /console/
 
     @property
     def index_path(self) -> Path:
@@ -67,6 +68,7 @@ _VARIABLES = (
     ("lockout_failures", "GATEKEEPER_CONSOLE_LOCKOUT_FAILURES", "int"),
     ("lockout_minutes", "GATEKEEPER_CONSOLE_LOCKOUT_MINUTES", "int"),
     ("poll_seconds", "GATEKEEPER_CONSOLE_POLL_SECONDS", "float"),
+    ("enabled", "GATEKEEPER_CONSOLE_ENABLED", "bool"),
 )
 
 

@@ -31,6 +31,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE = web.AppKey("service", Service)
 KEYS = web.AppKey("keys", KeyCheck)
 MAX_BODY = web.AppKey("max_body", int)
+CONSOLE = "/console"
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
 
 
@@ -57,6 +58,8 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Auth for /v1/, and every failure as a JSON body with its status."""
+    if request.path.startswith(CONSOLE):  # its own session auth, CSRF and error pages
+        return await handler(request)
     route = request.match_info.route.resource
     name = route.canonical if route is not None else "unmatched"
     status = 500

@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from gatekeeper.console.serving import attach_console
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.http.app import build_app
 from gatekeeper.http.auth import KeyCheck, KeyFile
@@ -42,9 +43,10 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
         log.warning("no API key in %s: every /v1/ call gets 401 until one is added with "
                     "gatekeeper apikeys add NAME", keys.keys.path)
     service = Service(settings, http, core)
+    app = build_app(service, keys, http.max_body)
+    console = attach_console(app, settings)  # the review console under /console/
     await service.start()
-    runner = web.AppRunner(build_app(service, keys, http.max_body), access_log=None,
-                           handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,6 +56,9 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
         await web.TCPSite(runner, host, port, reuse_address=True).start()
         log.warning("%s http://%s:%d (policy %s, API keys in %s)", LISTENING, host, port,
                     core.policy.version, keys.keys.path)
+        if console is not None:
+            log.warning("review console: http://%s:%d/console/ (index and accounts in %s)",
+                        host, port, console.directory)
         await stop.wait()
         log.warning("gatekeeper serve: stopping")
     finally:

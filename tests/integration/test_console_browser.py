@@ -1,9 +1,10 @@
 """The review console in a real browser: Debian's chromium driven by Playwright.
 
-A worker decides requests produced to Kafka; ``gatekeeper console`` (a subprocess, as an
-operator runs it) indexes the topics; the browser signs in, reads the queue, filters, opens a
-decision and a debtor, exports CSV, releases an overridable block (and the release is read
-back from contact.allowed, signed), and is refused where its role or its CSRF token says so.
+A worker decides requests produced to Kafka; ``gatekeeper serve`` (a subprocess, as an
+operator runs it: the HTTP API and, under /console/, the console) indexes the topics; the
+browser signs in, reads the queue, filters, opens a decision and a debtor, exports CSV,
+releases an overridable block (and the release is read back from contact.allowed, signed),
+opens Insights, and is refused where its role or its CSRF token says so.
 Screenshots of every page go to ``test-artifacts/console/`` (``GK_TEST_ARTIFACTS``).
 
 Needs the stack, ``chromium`` (``scripts/browser-deps`` installs it) and ``playwright``
@@ -92,7 +93,8 @@ class ConsoleStack:
         self.prefix = f"t{uuid.uuid4().hex[:8]}."
         self.bootstrap = stack.bootstrap
         self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}/console"
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.root}/console"
         self.dir = tmp / "console"
         self.env = worker_env(stack.broker_url, _own_database(stack), self.prefix,
                               f"gk-console-{uuid.uuid4().hex[:6]}", Path("default"),
@@ -138,7 +140,8 @@ class ConsoleStack:
                "GATEKEEPER_CONSOLE_POLL_SECONDS": "1"}
         log = self.console_log.open("ab")
         self.console = subprocess.Popen(
-            [sys.executable, "-m", "gatekeeper", "console", "--port", str(self.port)],
+            [sys.executable, "-m", "gatekeeper", "serve", "--bind", f"127.0.0.1:{self.port}",
+             "--keys-dir", str(self.dir / "api-keys"), "--loglevel", "info"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
@@ -149,7 +152,7 @@ class ConsoleStack:
             except OSError:
                 pass
             if self.console.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"console did not start:\n{self.console_log.read_text()}")
+                raise AssertionError(f"serve did not start:\n{self.console_log.read_text()}")
             time.sleep(0.3)
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gatekeeper.console.config import ConsoleSettings
 from gatekeeper.console.runtime import Runtime
-from gatekeeper.console.web import actions, pages
+from gatekeeper.console.web import actions, insights, pages
 from gatekeeper.console.web.guards import (
     BASE,
     FORM,
@@ -66,6 +66,7 @@ def create_console(settings: Settings, console: ConsoleSettings | None = None, *
         web.get("/debtors/{debtor_id:.+}/timeline.csv", pages.debtor_csv, name="debtor_csv"),
         web.get("/debtors/{debtor_id:.+}", pages.debtor, name="debtor"),
         web.get("/policy", pages.policy, name="policy"),
+        web.get("/insights", insights.insights, name="insights"),
         web.get("/admin", pages.admin, name="admin"),
         web.get("/signin", pages.signin_form, name="signin"),
         web.post("/signin", actions.signin, name="signin_post"),
@@ -82,9 +83,10 @@ def create_console(settings: Settings, console: ConsoleSettings | None = None, *
 
 
 def mount_console(app: web.Application, settings: Settings,
-                  console: ConsoleSettings | None = None) -> web.Application:
+                  console: ConsoleSettings | None = None, *,
+                  runtime: Runtime | None = None) -> web.Application:
     """Mount the console under ``/console/`` of ``app`` (``gatekeeper serve``'s): one call."""
-    sub = create_console(settings, console)
+    sub = create_console(settings, console, runtime=runtime)
     app.add_subapp(PREFIX, sub)
     return sub
 
