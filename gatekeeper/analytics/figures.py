@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatekeeper.analytics.dimensions import (
     ANSWERED,
@@ -29,8 +30,12 @@ from gatekeeper.analytics.dimensions import (
     primary_zone,
     stage_of,
 )
-from gatekeeper.analytics.entries import DECISION, EVENT, Decided, Entry
+from gatekeeper.analytics.entries import DECISION, EVENT, Decided, Entry, parse_items
 from gatekeeper.model import CHANNELS, ContactOutcome, DebtorEvent
+from gatekeeper.timebounds import DEFAULT_BOUNDS, TimeBounds
+
+if TYPE_CHECKING:  # (record_reader is the Kafka side: this module stays pure)
+    from gatekeeper.record_reader import Item
 
 Z95 = 1.959964
 BEST_MIN_REPORTED = 10  # an hour needs this many reported contacts to be ranked
@@ -119,6 +124,16 @@ class Report:
         self.outcomes = 0
         self.policies: Counter[str] = Counter()
         self.skipped = 0
+
+    def add_items(self, items: Iterable[Item], bounds: TimeBounds = DEFAULT_BOUNDS) -> int:
+        """Add the record's messages of one partition group; the decisions read."""
+        parsed = parse_items(items, bounds)
+        self.skipped += parsed.skipped
+        read = 0
+        for entry in parsed.entries:
+            self.add(entry)
+            read += entry.order == DECISION
+        return read
 
     def add(self, entry: Entry) -> None:
         if entry.order == EVENT:

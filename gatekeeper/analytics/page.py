@@ -74,8 +74,15 @@ def _ci(ci: Sequence[float]) -> str:
 
 # --------------------------------------------------------------------------- report
 def report_page(figures: dict[str, Any]) -> str:
-    totals = figures["totals"]
     span = figures["range"]
+    return _page("Contact report", f"{_when(span['from'])} to {_when(span['to'])} · policies: "
+                 + ", ".join(figures.get("policies", {})), report_sections(figures), figures)
+
+
+def report_sections(figures: dict[str, Any]) -> list[str]:
+    """The report's tiles, charts and tables as HTML fragments (no style, no script: the
+    console's Insights page shows them under its own stylesheet)."""
+    totals = figures["totals"]
     sections = [_tiles([
         ("requests", f"{totals['requests']:,}"), ("allowed", f"{totals['allowed']:,}"),
         ("blocked", f"{totals['blocked']:,}"), ("block rate", _rate(totals["block_rate"])),
@@ -106,8 +113,7 @@ def report_page(figures: dict[str, Any]) -> str:
         + _table(["hour"] + [r["hour"] for r in hours],
                  [["block rate"] + [_rate(r["block_rate"]) for r in hours]])))
     sections += _outcome_sections(figures)
-    return _page("Contact report", f"{_when(span['from'])} to {_when(span['to'])} · policies: "
-                 + ", ".join(figures.get("policies", {})), sections, figures)
+    return sections
 
 
 def _outcome_sections(figures: dict[str, Any]) -> list[str]:

@@ -13,11 +13,17 @@ from typing import Any
 import orjson
 
 from gatekeeper.analytics.backtest import Backtest, Range
-from gatekeeper.analytics.entries import DECISION, Entry, parse_items
+from gatekeeper.analytics.entries import Entry, parse_items
 from gatekeeper.analytics.figures import Report
 from gatekeeper.analytics.progress import Progress
 from gatekeeper.analytics.recorder import Message, Recorder, history_lines
-from gatekeeper.analytics.sources import RangeError, RecordSource, TimeRange
+from gatekeeper.analytics.sources import (
+    IndexSource,
+    RangeError,
+    RecordIndex,
+    RecordSource,
+    TimeRange,
+)
 from gatekeeper.analytics.synthetic import SyntheticHistory
 from gatekeeper.brokers import bootstrap
 from gatekeeper.counters.keys import Hasher
@@ -25,7 +31,7 @@ from gatekeeper.gate import Gate, Ttls
 from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
 from gatekeeper.simulate import SIMULATION_KEY, simulation_store
-from gatekeeper.timebounds import TimeBounds
+from gatekeeper.timebounds import DEFAULT_BOUNDS, TimeBounds
 from gatekeeper.topics import ensure_topics, partitions_of
 
 OUTCOME_GRACE = timedelta(days=3)  # outcomes of the range's last contacts come this late
@@ -42,16 +48,26 @@ async def run_report(settings: Settings, span: TimeRange) -> dict[str, Any]:
     bounds = TimeBounds.from_settings(settings)
     read = 0
     async for items in source.groups():
-        parsed = parse_items(items, bounds)
-        report.skipped += parsed.skipped
-        for entry in parsed.entries:
-            report.add(entry)
-            read += entry.order == DECISION
+        read += report.add_items(items, bounds)
         bar.update(read)
     bar.finish()
     figures = report.figures()
     figures["source"] = {"broker": settings.broker, "topics": source.topics,
                          "skipped": report.skipped}
+    return figures
+
+
+def report_from_index(index: RecordIndex, span: TimeRange, *, limit: int,
+                      bounds: TimeBounds = DEFAULT_BOUNDS) -> dict[str, Any]:
+    """``gatekeeper report``'s figures over the console's decision index (blocking: SQLite),
+    from at most ``limit`` decisions, the range's latest."""
+    source = IndexSource(index, span, limit=limit, grace=OUTCOME_GRACE)
+    items = source.items()
+    report = Report(span.start, span.end)
+    read = report.add_items(items, bounds)
+    figures = report.figures()
+    figures["source"] = {"index": True, "decisions_in_range": source.total,
+                         "decisions_read": read, "skipped": report.skipped}
     return figures
 
 

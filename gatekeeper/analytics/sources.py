@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from aiokafka import TopicPartition
 
@@ -114,3 +115,34 @@ class RecordSource:
                                             self.since, self.until)
         finally:
             await consumer.stop()
+
+
+class RecordIndex(Protocol):
+    """What ``IndexSource`` needs of an index (the console's ``SqliteIndex``)."""
+
+    def record(self, since: int, until: int, outcomes_until: int, *, limit: int
+               ) -> tuple[list[tuple[int, int, str, bytes]], int]: ...
+
+
+class IndexSource:
+    """The record of a time range from the console's decision index, which keeps every
+    message as it was on its topic: the same items ``RecordSource`` reads from Kafka, in
+    one group. At most ``limit`` decisions, the latest of the range (``total`` says how
+    many the range holds); the profiles before the range's end; outcomes up to ``grace``
+    after it. An item's timestamp is the message's own time (the index keeps no broker
+    time)."""
+
+    def __init__(self, index: RecordIndex, span: TimeRange, *, limit: int,
+                 grace: timedelta):
+        self.index, self.span, self.limit, self.grace = index, span, limit, grace
+        self.total = 0
+
+    def items(self) -> list[Item]:
+        rows, self.total = self.index.record(
+            _ms_of(self.span.start), _ms_of(self.span.end), _ms_of(self.span.end + self.grace),
+            limit=self.limit)
+        return [Item(ts, order, debtor.encode(), body, None) for order, ts, debtor, body in rows]
+
+
+def _ms_of(at: datetime) -> int:
+    return int(at.timestamp() * 1000)

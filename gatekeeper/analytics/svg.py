@@ -14,7 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from html import escape
 
-FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:11px"
+# presentation attributes, not a style attribute: the console's CSP allows no inline style
+FONT = 'font-family="system-ui,-apple-system,\'Segoe UI\',sans-serif" font-size="11"'
 INK, MUTED, GRID = "#1f2933", "#7b8794", "#e4e7eb"
 COLORS = ("#3d6fb4", "#d1603d", "#2f8f6b", "#8e6cc2", "#c29a2f", "#5b8a9e")
 Format = Callable[[float], str]
@@ -31,7 +32,7 @@ def percent(value: float) -> str:
 def _svg(width: int, height: int, body: list[str], label: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(label)}" '
             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'style="{FONT}">' + "".join(body) + "</svg>")
+            f'{FONT}>' + "".join(body) + "</svg>")
 
 
 def _text(x: float, y: float, text: str, *, anchor: str = "start", color: str = INK,

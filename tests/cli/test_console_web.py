@@ -5,11 +5,13 @@ them says so)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
@@ -19,7 +21,10 @@ from gatekeeper.console.index.rows import Message
 from gatekeeper.console.index.sample import decision_message
 from gatekeeper.console.index.sqlite import SqliteIndex
 from gatekeeper.console.runtime import Runtime
+from gatekeeper.console.serving import attach_console
 from gatekeeper.console.web.app import create_console
+from gatekeeper.http.app import build_app
+from gatekeeper.http.auth import KeyCheck, KeyFile
 from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
 
@@ -54,14 +59,15 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient]:
         yield test_client
 
 
-async def sign_in(client: TestClient, name: str) -> str:
+async def sign_in(client: TestClient, name: str, prefix: str = "") -> str:
     """Sign in through the form; returns the session's CSRF token."""
-    form = await client.get("/signin")
+    form = await client.get(prefix + "/signin")
     token = re.search(r'name="csrf" value="([^"]+)"', await form.text()).group(1)  # type: ignore[union-attr]
-    answer = await client.post("/signin", data={"csrf": token, "name": name,
-                                                "password": PASSWORD}, allow_redirects=False)
+    answer = await client.post(prefix + "/signin", data={"csrf": token, "name": name,
+                                                         "password": PASSWORD},
+                               allow_redirects=False)
     assert answer.status == 303, await answer.text()
-    page = await (await client.get("/review")).text()
+    page = await (await client.get(prefix + "/review")).text()
     return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
 
@@ -189,3 +195,73 @@ async def test_cookies_are_secure_behind_tls(tmp_path: Path):
         answer = await secure.get("/signin")
         cookie = answer.headers["Set-Cookie"]
         assert "Secure" in cookie and "Path=/console/" in cookie
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[TestClient]:
+    """``gatekeeper serve``'s application (the API's routes and guard) with the console
+    mounted under /console/ as serve mounts it; the index holds this hour's decisions."""
+    settings = Settings.from_env(CLOSED)
+    console = ConsoleSettings(directory=tmp_path, poll_seconds=1)
+    index = SqliteIndex(console.index_path)
+    now = int(time.time() * 1000)
+    values = [decision_message("L1", "D1", now - 60_000, blocked=True, channel="letter",
+                               rules=(2,)),
+              decision_message("C1", "D2", now - 30_000, blocked=False, channel="call")]
+    index.ingest([Message("decisions", "t.decisions", 0, n, now, b"k", orjson.dumps(v))
+                  for n, v in enumerate(values)])
+    accounts = Accounts(console.accounts_path, console, hasher=FAST)
+    for name, role in (("rita", "reviewer"), ("vic", "viewer")):
+        accounts.add(name, role, PASSWORD)
+    runtime = Runtime(settings, console, load_policy("default"), index, accounts, feed=False)
+    app = build_app(None, KeyCheck(KeyFile(tmp_path / "keys")), 1 << 20)  # type: ignore[arg-type]
+    assert attach_console(app, settings, console, runtime=runtime) is not None
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+def assert_secure(answer: ClientResponse) -> None:
+    csp = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp, answer.url
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp, answer.url
+    assert answer.headers["X-Frame-Options"] == "DENY", answer.url
+    assert answer.headers["X-Content-Type-Options"] == "nosniff", answer.url
+
+
+async def test_serve_answers_the_api_and_the_console_each_with_its_own_auth(served):
+    home = await served.get("/", allow_redirects=False)
+    assert home.status == 302 and home.headers["Location"] == "/console/"
+    api = await served.get("/v1/debtors/D1")  # the API's Bearer guard still holds
+    assert api.status == 401 and (await api.json())["error"]["type"] == "unauthorized"
+    page = await served.get("/console/review", allow_redirects=False)  # no Bearer asked
+    assert page.status == 303
+    assert page.headers["Location"].startswith("/console/signin?next=")
+    assert_secure(page)
+    await sign_in(served, "vic", "/console")
+    missing = await served.get("/console/no-such-page")
+    assert missing.status == 404 and "There is no such page" in await missing.text()
+    assert missing.content_type == "text/html"  # the console's page, not the API's JSON
+    assert_secure(missing)
+
+
+async def test_every_console_page_carries_the_security_headers(served):
+    assert_secure(await served.get("/console/signin"))
+    await sign_in(served, "vic", "/console")
+    for path, status in (("/", 200), ("/review", 200), ("/review/rows?after=0", 200),
+                         ("/decisions/L1", 200), ("/debtors/D1", 200),
+                         ("/debtors/D1/timeline.csv", 200), ("/policy", 200),
+                         ("/insights", 200), ("/admin", 403), ("/decisions/nope", 404),
+                         ("/static/console.css", 200), ("/static/console.js", 200)):
+        answer = await served.get("/console" + path, allow_redirects=False)
+        assert answer.status == status, path
+        assert_secure(answer)
+
+
+async def test_the_insights_page_draws_the_reports_charts_from_the_index(served):
+    await sign_in(served, "rita", "/console")
+    page = await (await served.get("/console/insights", params={"range": "24h"})).text()
+    assert 'href="/console/insights" aria-current="page"' in page  # in the navigation
+    assert 'aria-label="blocks by rule"' in page  # the report's chart, drawn by svg.py
+    assert "<title>default/letters-per-month: 1</title>" in page
+    assert 'aria-label="block rate by channel"' in page
+    assert "style=" not in page  # the CSP allows no inline style

@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_rid ON decisions (rid);
 CREATE INDEX IF NOT EXISTS decisions_debtor ON decisions (debtor_id, ts);
 CREATE INDEX IF NOT EXISTS queue_ts ON decisions (ts) WHERE blocked = 1;
+-- every decision by time: Insights (a range's decisions) and the retention's prune
+CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
 -- channel and region filters read queue_ts newest first and skip what does not match: a
 -- page of 50 needs a few hundred rows even for a value in 1 % of the blocks; an index per
 -- filter would cost every insert more than it saves a query

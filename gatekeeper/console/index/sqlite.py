@@ -263,6 +263,27 @@ class SqliteIndex:
         return Overview(hours, by_rule, grouped["c"], grouped["g"],
                         sum(h[1] for h in hours), sum(h[2] for h in hours))
 
+    def record(self, since: int, until: int, outcomes_until: int, *, limit: int
+               ) -> tuple[list[tuple[int, int, str, bytes]], int]:
+        """The messages ``gatekeeper report`` reads, as (kind: 0 event, 1 decision,
+        2 outcome; time; debtor; value): the latest ``limit`` decisions of [since, until),
+        the profiles before ``until``, the outcomes of [since, outcomes_until); and how
+        many decisions [since, until) holds."""
+        db = self._db()
+        (total,) = db.execute("SELECT count(*) FROM decisions WHERE ts >= ? AND ts < ?",
+                              (since, until)).fetchone()
+        decisions = db.execute(
+            "SELECT 1, ts, debtor_id, body FROM decisions WHERE ts >= ? AND ts < ? "
+            "ORDER BY ts DESC LIMIT ?", (since, until, limit)).fetchall()
+        first = decisions[-1][1] if decisions else since
+        rows: list[tuple[int, int, str, bytes]] = db.execute(
+            "SELECT 0, ts, debtor_id, body FROM events WHERE type = 'profile' AND ts < ?",
+            (until,)).fetchall()
+        rows += decisions
+        rows += db.execute("SELECT 2, ts, debtor_id, body FROM outcomes WHERE ts >= ? AND "
+                           "ts < ?", (first, outcomes_until)).fetchall()
+        return rows, int(total)
+
     def choices(self) -> dict[str, list[str]]:
         """The values the queue's filters can take."""
         out: dict[str, list[str]] = {"rule": [], "pack": [], "channel": [], "region": []}

@@ -45,7 +45,7 @@
     }
   }
 
-  // keys: g o / g r to go, / to filter, j k to move in the queue, Enter to open
+  // keys: g o / g r / g i / g p to go, / to filter, j k to move in the queue, Enter to open
   var selected = -1, pending = null;
   function select(n) {
     var all = rows ? rows.querySelectorAll("tr[data-href]") : [];
@@ -63,6 +63,8 @@
       pending = null;
       if (e.key === "o") { window.location = base + "/"; return; }
       if (e.key === "r") { window.location = base + "/review"; return; }
+      if (e.key === "i") { window.location = base + "/insights"; return; }
+      if (e.key === "p") { window.location = base + "/policy"; return; }
     }
     if (e.key === "g") { pending = "g"; return; }
     if (e.key === "/") {
