@@ -121,10 +121,30 @@ def to_row(message: Message) -> Row | None:
     return None
 
 
+_HOURS: dict[str, int] = {}  # "2026-12-01T13" -> its epoch ms (the fast path's cache)
+
+
 def _ms(text: Any, fallback: int) -> int:
     """An RFC 3339 time as epoch ms (the broker's time when it cannot be read)."""
     if not isinstance(text, str):
         return fallback
+    # the workers write 2026-12-01T13:00:00Z or 2026-12-01T13:00:00.123Z: the hour's start
+    # from a cache, minutes, seconds and milliseconds by hand (datetime is 3 times slower)
+    size = len(text)
+    if (size == 20 or (size == 24 and text[19] == ".")) and text[-1] == "Z" and \
+            text[13] == ":" and text[16] == ":" and text[14:16].isdigit() and \
+            text[17:19].isdigit() and text[14] < "6" and text[17] < "6" and \
+            (size == 20 or text[20:23].isdigit()):
+        hour = _HOURS.get(text[:13])
+        if hour is None:
+            hour = _ms(text[:13] + ":00:00+00:00", -1)
+            if hour == -1:
+                return fallback
+            if len(_HOURS) > 100_000:
+                _HOURS.clear()
+            _HOURS[text[:13]] = hour
+        return hour + int(text[14:16]) * 60_000 + int(text[17:19]) * 1000 + \
+            (int(text[20:23]) if size == 24 else 0)
     try:
         value = datetime.fromisoformat(text)  # the workers write UTC with "Z": the fast path
         if value.tzinfo is None:

@@ -25,8 +25,9 @@ CREATE TABLE IF NOT EXISTS decisions (
   body BLOB NOT NULL);               -- the message value, as it was on the topic
 CREATE INDEX IF NOT EXISTS decisions_rid ON decisions (rid);
 CREATE INDEX IF NOT EXISTS decisions_debtor ON decisions (debtor_id, ts);
-CREATE INDEX IF NOT EXISTS queue_ts ON decisions (ts) WHERE blocked = 1;
--- every decision by time: Insights (a range's decisions) and the retention's prune
+-- every decision by time: the queue (newest blocks first: about half the rows are blocks,
+-- so a page reads about twice its rows), Insights (a range's decisions), the retention's
+-- prune. One index for all three: each index costs every insert
 CREATE INDEX IF NOT EXISTS decisions_ts ON decisions (ts);
 -- channel and region filters read queue_ts newest first and skip what does not match: a
 -- page of 50 needs a few hundred rows even for a value in 1 % of the blocks; an index per

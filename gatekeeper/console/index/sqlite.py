@@ -13,6 +13,7 @@ Each thread gets its own connection (sqlite3 connections are not shared across t
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 import threading
 from importlib import resources
@@ -64,6 +65,9 @@ class SqliteIndex:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            # 16 KiB pages (a new file only): fewer, shallower B-tree pages per insert; the
+            # ingest spent 13 % less CPU than with the default 4 KiB
+            db.execute("PRAGMA page_size=16384")
             db.execute("PRAGMA journal_mode=WAL")
             # no fsync: the index is a copy of the topics (an OS crash may cost a rebuild,
             # `gatekeeper console --rebuild`); with fsyncs, ingest ran at half the rate
@@ -84,7 +88,16 @@ class SqliteIndex:
     def ingest(self, messages: list[Message]) -> IngestStats:
         """Index a batch of messages and advance the offsets, in one transaction (from one
         thread at a time: the consumer's)."""
-        return self._writer.ingest(self._db(), messages)
+        # no cyclic garbage collection meanwhile: a batch allocates a few hundred thousand
+        # acyclic objects (the decoded messages), which made the collector run over and over
+        # (15 % of the ingest's time in a profile); reference counting frees them all
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._writer.ingest(self._db(), messages)
+        finally:
+            if collecting:
+                gc.enable()
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self._db().execute("SELECT * FROM offsets")}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from gatekeeper.console.index import IngestStats
@@ -41,26 +41,30 @@ class Writer:
     def __init__(self) -> None:
         self._regions: dict[str, str | None] | None = None  # debtor -> region
         self._recent: dict[bytes, None] = {}
+        self._rule_sets: dict[tuple[str, ...], tuple[str, list[str], list[str]]] = {}
 
     def ingest(self, db: sqlite3.Connection, messages: list[Message]) -> IngestStats:
         """Index a batch of messages and advance the offsets, in one transaction."""
         stats = IngestStats(messages=len(messages))
-        rows = []
+        rows: dict[type, list[Any]] = {DecisionRow: [], EventRow: [], OutcomeRow: [],
+                                       ActionRow: []}
         # a block is on contact.decisions and on contact.review: read the record's copy
         # first, and skip the review copy unparsed when its decision id was just indexed
-        ordered = sorted(messages, key=lambda m: m.kind == "review")
-        for message in ordered:
-            stats.by_kind[message.kind] = stats.by_kind.get(message.kind, 0) + 1
-            if message.kind == "review" and self._recent_copy(message.value):
+        reviews = [m for m in messages if m.kind == "review"]
+        by_kind = stats.by_kind
+        for message in itertools.chain((m for m in messages if m.kind != "review"), reviews):
+            kind = message.kind
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+            if kind == "review" and self._recent_copy(message.value):
                 stats.duplicates += 1
                 continue
             row = to_row(message)
-            if isinstance(row, DecisionRow) and row.source == FROM_DECISIONS:
-                self._remember(row.decision_id)
             if row is None:
                 stats.unreadable += 1
-            else:
-                rows.append(row)
+                continue
+            if kind == "decisions":
+                self._remember(row.decision_id)  # type: ignore[union-attr]
+            rows[row.__class__].append(row)
         db.execute("BEGIN IMMEDIATE")
         try:
             self._ingest_rows(db, rows, stats)
@@ -79,23 +83,23 @@ class Writer:
             raise
         return stats
 
-    def _ingest_rows(self, db: sqlite3.Connection, rows: Sequence[Any],
+    def _ingest_rows(self, db: sqlite3.Connection, rows: dict[type, list[Any]],
                      stats: IngestStats) -> None:
-        decisions = [r for r in rows if isinstance(r, DecisionRow)]
-        events = [r for r in rows if isinstance(r, EventRow)]
+        decisions: list[DecisionRow] = rows[DecisionRow]
+        events: list[EventRow] = rows[EventRow]
         if events:
             self._events(db, events)
             stats.events = len(events)
         if decisions:
             self._decisions(db, decisions, stats)
-        outcomes = [r for r in rows if isinstance(r, OutcomeRow)]
+        outcomes: list[OutcomeRow] = rows[OutcomeRow]
         if outcomes:
             db.executemany("INSERT INTO outcomes (ts, debtor_id, request_id, outcome, body) "
                            "VALUES (?, ?, ?, ?, ?)",
                            [(o.ts, o.debtor_id, o.request_id, o.outcome, o.body)
                             for o in outcomes])
             stats.outcomes = len(outcomes)
-        actions = [r for r in rows if isinstance(r, ActionRow)]
+        actions: list[ActionRow] = rows[ActionRow]
         if actions:
             before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -103,6 +107,19 @@ class Writer:
                              a.debtor_id, a.action, a.actor, a.reason, a.body)
                             for a in actions])
             stats.actions = db.total_changes - before
+
+    def _split(self, rules: tuple[str, ...]) -> tuple[str, list[str], list[str]]:
+        """A block's rules -> its packs text, its tags ("r:<rule>", "p:<pack>") and its
+        distinct rules (few combinations recur: kept)."""
+        found = self._rule_sets.get(rules)
+        if found is None:
+            distinct = list(dict.fromkeys(rules))
+            packs = sorted({rule.partition("/")[0] for rule in rules})
+            found = (f" {' '.join(packs)} ", ["r:" + r for r in distinct] +
+                     ["p:" + p for p in packs], distinct)
+            if len(self._rule_sets) < 10_000:
+                self._rule_sets[rules] = found
+        return found
 
     def _recent_copy(self, value: bytes | None) -> bool:
         """The review copy of a decision indexed from contact.decisions not long ago."""
@@ -165,13 +182,12 @@ class Writer:
             hour = row.ts - row.ts % HOUR
             packs_text = None
             if row.rules:
-                packs = sorted({rule.partition("/")[0] for rule in row.rules})
-                packs_text = f" {' '.join(packs)} "
-                for rule in dict.fromkeys(row.rules):
-                    tags.append(("r:" + rule, row.ts, ident))
+                split = self._split(row.rules)
+                packs_text = split[0]
+                for tag in split[1]:
+                    tags.append((tag, row.ts, ident))
+                for rule in split[2]:
                     hourly_rules[(hour, rule)] = hourly_rules.get((hour, rule), 0) + 1
-                for pack in packs:
-                    tags.append(("p:" + pack, row.ts, ident))
             blocked = 1 if row.decision == "blocked" else 0
             inserts.append((ident, row.ts, row.rid, row.request_id, row.debtor_id,
                             row.decision_id, blocked, row.via, row.actor, row.channel, region,
