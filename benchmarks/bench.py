@@ -66,6 +66,7 @@ from harness import (  # noqa: E402
     stop_all_children,
 )
 from phases.cluster import phase_cluster  # noqa: E402
+from phases.console import console_report, phase_console  # noqa: E402
 from phases.durability import phase_durability  # noqa: E402
 from phases.latency import phase_latency  # noqa: E402
 from phases.lua import phase_lua  # noqa: E402
@@ -175,6 +176,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - a missing redis-cli or cluster
                 P.done(f"cluster: failed ({exc!r}); the other figures stand")
                 results["cluster"] = {"error": repr(exc)}
+        if "console" in want:
+            results["console_index"] = await phase_console(run)
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
@@ -297,7 +300,11 @@ def main() -> int:
                         "debtor.events before it starts (default), or applied to Redis by "
                         "the harness (the worker then learns them by stale answers)")
     parser.add_argument("--phases", help="comma-separated subset of aiokafka,faust,hot,"
-                        "gatekeeper,workers2,latency,lua,durability,cluster (default: all)")
+                        "gatekeeper,workers2,latency,lua,durability,cluster,console "
+                        "(default: all)")
+    parser.add_argument("--console-decisions", type=int,
+                        help="decisions the console index phase ingests (default 1,000,000; "
+                        "quick 100,000)")
     parser.add_argument("--ref", help="benchmark this git revision (exported with git archive "
                         "to a temporary directory) instead of the work tree as it is")
     args = parser.parse_args()
@@ -333,6 +340,8 @@ def main() -> int:
         path.write_bytes(data + b"\n")
     print()
     print(table(results))
+    if "console_index" in results:  # its own table: ingest and every console query
+        console_report(results["console_index"])
     print(f"\nmachine: {results['machine']['cores']} cores, {results['machine']['cpu_model']}, "
           f"{results['machine']['memory']}; " + ", ".join(
               f"{k} {v}" for k, v in results["versions"].items()))

@@ -23,7 +23,7 @@ ROOT = HERE.parent
 
 PARTITIONS = 4
 PHASES = frozenset({"aiokafka", "faust", "hot", "gatekeeper", "workers2", "latency", "lua",
-                    "durability", "cluster"})
+                    "durability", "cluster", "console"})
 SOURCE: dict[str, Any] = {"dir": ROOT}  # where the benchmarked gatekeeper package is (--ref)
 SIGNING_KEY = "bench-signing-key"
 HASH_KEY = "bench-hash-key"
@@ -63,18 +63,21 @@ class Config:
     workers: int = 1
     seed: str = "topic"
     cluster_messages: int = 20_000
+    console_decisions: int = 1_000_000  # the console index phase (quick: 100,000)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Config:
         if args.quick:
             base = cls(quick=True, messages=10_000, debtors=100_000, rate=1000.0,
                        latency_seconds=8.0, warmup_seconds=2.0, lua_calls=10_000,
-                       low_seconds=4.0, timeout=90.0, cluster_messages=5_000)
+                       low_seconds=4.0, timeout=90.0, cluster_messages=5_000,
+                       console_decisions=100_000)
         else:
             base = cls(quick=False, messages=150_000, debtors=100_000, rate=1000.0,
                        latency_seconds=30.0, warmup_seconds=3.0, lua_calls=40_000,
                        low_seconds=15.0)
-        for name in ("messages", "debtors", "rate", "latency_seconds", "redis_db", "low_rate"):
+        for name in ("messages", "debtors", "rate", "latency_seconds", "redis_db", "low_rate",
+                     "console_decisions"):
             value = getattr(args, name)
             if value is not None:
                 setattr(base, name, value)
