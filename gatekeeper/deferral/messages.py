@@ -3,13 +3,15 @@
 * ``contact.deferred`` (key: the debtor) carries two kinds of message:
   a parking announcement ``{"request", "decision" (the blocked one), "deferred_until",
   "attempt", "deferred_from" (the first decision's id), "original" (the request's bytes as
-  text), "offset" (its offset on the request topic)}``, and a cancel record
+  text), "partition" and "offset" (where it was read on the request topic: its schedule,
+  and its place in it)}``, and a cancel record
   ``{"cancel": <request id>, "debtor_id", "found": cancelled | sending | unknown |
   released | reviewed | expired | cancelled-before, "at"}``. The schedule is rebuilt from them.
 * ``contact.decisions``: a parking decision is recorded as the stream records any decision
   (``"via": "stream"``) with ``"deferred_until"``; a release attempt as ``"via": "deferral"``
-  under its own request id (``attempt_id``), with ``"defers"`` (the original request id) and
-  ``"attempt"``, so that a rebuild of Redis restores each attempt's record and counts.
+  under its own request id (``attempt_id``), with ``"defers"`` (the original request id),
+  ``"attempt"`` and ``"fate"`` (released | parked | reviewed), so that a rebuild of Redis
+  restores each attempt's record and counts, and the schedule.
 * ``contact.allowed``: the original bytes, signed as the stream signs, plus
   ``gk-deferred-from``.
 """
@@ -46,7 +48,8 @@ def announcement(message: Incoming, request: dict[str, Any], decision: Decision,
                  until: datetime, attempt: int, entry: Entry) -> Outgoing:
     body = {"request": request, "decision": decision, "deferred_until": format_utc(until),
             "attempt": attempt, "deferred_from": entry.first_decision_id,
-            "original": entry.value.decode(), "offset": entry.offset}
+            "original": entry.value.decode(), "partition": message.partition,
+            "offset": entry.offset}
     return Outgoing("deferred", routing.message_key(message, decision), orjson.dumps(body),
                     (), decision, str(request.get("channel", "")))
 
@@ -60,10 +63,10 @@ def parking_record(message: Incoming, request: dict[str, Any], decision: Decisio
 
 
 def attempt_record(message: Incoming, request: dict[str, Any], decision: Decision,
-                   stored: str | None, defers: str, attempt: int) -> Outgoing:
+                   stored: str | None, defers: str, attempt: int, fate: str) -> Outgoing:
     out = routing.record(message, request, decision, stored, via="deferral")
     body = orjson.loads(out.value)
-    body.update({"defers": defers, "attempt": attempt})
+    body.update({"defers": defers, "attempt": attempt, "fate": fate})
     return Outgoing(out.kind, out.key, orjson.dumps(body), out.headers)
 
 

@@ -68,15 +68,17 @@ async def decide_due(gate: Gate, schedule: Schedule, dues: Sequence[sw.Due], now
             out[i] = Released(due, [routing.invalid(message, decision)],
                               _finish(schedule, due, "reviewed", now), "invalid")
             continue
-        record = messages.attempt_record(message, {**raw, "request_id": request.request_id},
-                                         decision, stored, due.request_id, due.attempt)
         until = schedule.until(request, decision, now)
-        if decision["decision"] == "allowed":
+        fate = "released" if decision["decision"] == "allowed" else \
+            "parked" if until is not None and due.attempt < schedule.max_attempts else "reviewed"
+        record = messages.attempt_record(message, {**raw, "request_id": request.request_id},
+                                         decision, stored, due.request_id, due.attempt, fate)
+        if fate == "released":
             sent = messages.released(message, decision, due.request_id,
                                      due.entry.first_decision_id, signing_key)
             out[i] = Released(due, [sent, record], _finish(schedule, due, "released", now),
                               "released", decision)
-        elif until is not None and due.attempt < schedule.max_attempts:
+        elif fate == "parked" and until is not None:
             announced = messages.announcement(message, raw, decision, until, due.attempt + 1,
                                               due.entry)
             out[i] = Released(due, [announced, record],

@@ -24,9 +24,11 @@ from typing import TypeVar
 
 from gatekeeper import metrics
 from gatekeeper.counters import schedule_wire as sw
+from gatekeeper.counters.contract import StoreContract
 from gatekeeper.deferral.release import Released, decide_due
 from gatekeeper.deferral.schedule import Schedule
 from gatekeeper.gate import Gate
+from gatekeeper.settings import Settings
 from gatekeeper.stream.routing import Outgoing
 from gatekeeper.stream.runner import Runner
 
@@ -125,3 +127,12 @@ class Releaser:
                 metrics.DEFER_REPARKED.inc()
             else:
                 metrics.DEFER_EXPIRED.inc()
+
+
+def deferral_schedule(settings: Settings, store: StoreContract) -> Schedule:
+    """The schedule as the settings shape it (finished ids kept for the decision TTL: as
+    long as a replay of the request could find its recorded decision)."""
+    return Schedule(store, horizon_days=settings.defer_horizon_days,
+                    max_attempts=settings.defer_max_attempts,
+                    keep_seconds=settings.decision_ttl_days * 86400)
+

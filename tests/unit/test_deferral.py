@@ -300,3 +300,38 @@ async def test_a_cancel_withdraws_a_parked_request_and_every_cancel_is_recorded(
     assert invalid[0]["error"]["field"] == "cancel"
     clock.now = OPENS + timedelta(hours=1)
     assert await releaser.step() == 0 and sent == []  # never sent
+
+
+# ------------------------------------------------------------------ rebuilt from the record
+async def test_the_schedule_is_rebuilt_from_what_deferral_wrote_to_kafka() -> None:
+    from gatekeeper.deferral.rebuild import Fold, calls
+
+    clock = Clock(NIGHT)
+    gate, schedule, releaser, sent = await _world(clock)
+    written = await process_requests(
+        gate, [incoming(body(1), 1), incoming(body(2), 2), incoming(body(3, debtor_id="G"), 3),
+               incoming({"cancel": "R2", "debtor_id": "D2"}, 4)],
+        NIGHT, b"sign", deferral=schedule)
+    await _decide(gate, body(9, debtor_id="G", on_block="review"), OPENS)  # G: parked again
+    clock.now = OPENS + timedelta(seconds=1)
+    assert await releaser.step() == 2
+    fold = Fold()
+    for out in [*written, *sent]:
+        if out.kind == "deferred":
+            fold.deferred(out.value)
+        elif out.kind == "decisions":
+            fold.decision(out.value)
+    states = fold.states()
+    assert {k: (v.finished, v.attempt) for k, v in states.items()} == \
+        {"R1": ("released", 1), "R2": ("cancelled", 1), "R3": (None, 2)}
+    # a new, empty store gets the schedule back: R3 alone is due, at its new time
+    _, lost = await _gate(clock)
+    await lost.run(calls(states, 3 * 86400))
+    next_day = OPENS + timedelta(days=1)
+    size, due = sw.due_answer(0, (await lost.run([sw.due_call(0, next_day, 10)]))[0])
+    assert size == 1 and [(d.request_id, d.attempt, d.until) for d in due] == \
+        [("R3", 2, next_day)]
+    assert due[0].entry.value == orjson.dumps(body(3, debtor_id="G"))
+    for request_id in ("R1", "R2"):  # a replay of a finished one parks nothing
+        answer = (await lost.run([sw.park_call(0, request_id, OPENS, due[0].entry)]))[0]
+        assert sw.status(answer)[0] == "finished"
