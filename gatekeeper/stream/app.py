@@ -114,9 +114,10 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         return [Incoming(e.message.key, e.message.value, e.message.topic,
                          e.message.partition, e.message.offset) for e in events]
 
-    schedule = deferral_schedule(settings, store)
+    schedule = deferral_schedule(settings, store)  # (released by the hot loop's worker only:
+    parks = schedule if settings.request_loop == "aiokafka" else None  # the faust loop reviews)
     decide = partial(_decide_now, gate, catchup, signing_key=signing_key, bounds=bounds,
-                     rejected=rejected, deferral=schedule)
+                     rejected=rejected, deferral=parks)
     if settings.request_loop == "aiokafka":
         loop = RequestLoop(
             broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],

@@ -1,5 +1,4 @@
-"""Deferral: which blocks are deferred (per rule kind), the schedule's wire and script (on the
-in-memory store: the same suite's Redis twin is the integration test), and a request
+"""Deferral: which blocks are deferred (per rule kind), the schedule's wire, and a request
 parked by the stream path, then released, re-reviewed or cancelled through the same gate."""
 
 from __future__ import annotations
@@ -133,7 +132,8 @@ def test_on_block_is_review_or_defer() -> None:
     assert caught.value.field == "on_block"
 
 
-# ------------------------------------------------------------------ the wire and the script
+# ------------------------------------------------------------------ the wire (the script: the
+# store contract suite, tests/store_contract.py, on the in-memory store and on Redis)
 def test_an_entry_travels_unchanged_and_equal_times_sort_in_request_order() -> None:
     entry = sw.Entry(b'{"a": "\xc3\xa9"}', b"D1", "dec-1", 42)
     assert sw.Entry.decode(entry.encode()) == entry
@@ -141,49 +141,6 @@ def test_an_entry_travels_unchanged_and_equal_times_sort_in_request_order() -> N
         [sw.order(9), sw.order(10), sw.order(255)]
     assert attempt_id("R1", 2) == "R1~defer2"
     assert len(attempt_id("x" * 128, 12)) == 128
-
-
-async def test_the_schedule_parks_once_releases_in_order_and_forgets_finished_ones() -> None:
-    clock = Clock(NIGHT)
-    _, store = await _gate(clock)
-    run = store.run
-
-    def entry(offset: int) -> sw.Entry:
-        return sw.Entry(b"{}", b"D", f"first-{offset}", offset)
-
-    later = OPENS + timedelta(minutes=1)
-    answers = await run([sw.park_call(0, "B", OPENS, entry(11)),
-                         sw.park_call(0, "A", OPENS, entry(10)),
-                         sw.park_call(0, "C", later, entry(5)),
-                         sw.park_call(0, "A", OPENS, entry(99))])  # a replay: parked already
-    assert [sw.status(a) for a in answers] == [("parked", "1")] * 4
-    size, due = sw.due_answer(0, (await run([sw.due_call(0, OPENS, 10)]))[0])
-    assert size == 3 and [d.request_id for d in due] == ["A", "B"]  # C is not due yet
-    assert due[0].entry == entry(10)
-    # claimed: a cancel meanwhile is told the release is under way; nothing else sees it
-    assert sw.status((await run([sw.claim_call(0, "A", 1, OPENS)]))[0])[0] == "claimed"
-    assert sw.status((await run([sw.cancel_call(0, "A", OPENS, 3600)]))[0])[0] == "sending"
-    _, due = sw.due_answer(0, (await run([sw.due_call(0, OPENS, 10)]))[0])
-    assert [d.request_id for d in due] == ["B"]
-    assert sw.status((await run([sw.finish_call(0, "A", 1, "released", OPENS, 3600)]))[0]) \
-        == ("done", None)
-    # finished: a replay of the request parks nothing, a cancel finds it finished
-    assert sw.status((await run([sw.park_call(0, "A", OPENS, entry(10))]))[0]) == \
-        ("finished", "released")
-    assert sw.status((await run([sw.cancel_call(0, "A", OPENS, 3600)]))[0]) == \
-        ("finished", "released")
-    # parked again by an attempt: only the attempt that was decided moves it
-    assert sw.status((await run([sw.repark_call(0, "B", 2, later, entry(11))]))[0])[0] == "gone"
-    assert sw.status((await run([sw.repark_call(0, "B", 1, later, entry(11))]))[0]) == \
-        ("parked", "2")
-    _, due = sw.due_answer(0, (await run([sw.due_call(0, later, 10)]))[0])
-    assert [(d.request_id, d.attempt) for d in due] == [("C", 1), ("B", 2)]
-    assert sw.status((await run([sw.cancel_call(0, "C", later, 3600)]))[0])[0] == "cancelled"
-    assert sw.status((await run([sw.cancel_call(0, "nobody", later, 3600)]))[0])[0] == \
-        "unknown"
-    # finished ids are forgotten after the keep time
-    await run([sw.finish_call(0, "B", 2, "released", later + timedelta(hours=2), 3600)])
-    assert sw.status((await run([sw.park_call(0, "A", OPENS, entry(10))]))[0])[0] == "parked"
 
 
 # ------------------------------------------------------------------ parked, then released
