@@ -113,7 +113,7 @@ def calls(states: dict[str, Parked], keep_seconds: int) -> list[Call]:
 async def rebuild_schedule(settings: Settings, store: StoreContract, now: datetime
                            ) -> dict[str, Any]:
     keep = settings.decision_ttl_days * 86400
-    since = now - timedelta(days=settings.defer_horizon_days, seconds=keep) - timedelta(days=1)
+    since = now - timedelta(days=settings.defer_horizon, seconds=keep) - timedelta(days=1)
     since_ms = int(since.timestamp() * 1000)
     # (read through the record reader's two slots: the announcements in the first)
     topics = {"events": settings.topics["deferred"], "decisions": settings.topics["decisions"]}

@@ -132,7 +132,7 @@ class Releaser:
 def deferral_schedule(settings: Settings, store: StoreContract) -> Schedule:
     """The schedule as the settings shape it (finished ids kept for the decision TTL: as
     long as a replay of the request could find its recorded decision)."""
-    return Schedule(store, horizon_days=settings.defer_horizon_days,
+    return Schedule(store, horizon_days=settings.defer_horizon,
                     max_attempts=settings.defer_max_attempts,
                     keep_seconds=settings.decision_ttl_days * 86400)
 

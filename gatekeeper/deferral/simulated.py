@@ -23,7 +23,7 @@ DEFAULTS = Settings()
 
 
 class Pending:
-    def __init__(self, gate: Gate, *, horizon_days: int = DEFAULTS.defer_horizon_days,
+    def __init__(self, gate: Gate, *, horizon_days: int = DEFAULTS.defer_horizon,
                  max_attempts: int = DEFAULTS.defer_max_attempts):
         self.gate = gate
         self.horizon = timedelta(days=horizon_days)
