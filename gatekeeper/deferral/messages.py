@@ -6,7 +6,7 @@
   text), "partition" and "offset" (where it was read on the request topic: its schedule,
   and its place in it)}``, and a cancel record
   ``{"cancel": <request id>, "debtor_id", "found": cancelled | sending | unknown |
-  released | reviewed | expired | cancelled-before, "at"}``. The schedule is rebuilt from them.
+  released | reviewed, "at"}``. The schedule is rebuilt from them.
 * ``contact.decisions``: a parking decision is recorded as the stream records any decision
   (``"via": "stream"``) with ``"deferred_until"``; a release attempt as ``"via": "deferral"``
   under its own request id (``attempt_id``), with ``"defers"`` (the original request id),

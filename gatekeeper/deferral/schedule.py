@@ -82,8 +82,7 @@ class Schedule:
             for m, request_id, _ in cancels])
         outputs = []
         for (message, request_id, debtor_id), answer in zip(cancels, answers, strict=True):
-            word, how = sw.status(answer)
-            found = f"{how}-before" if word == "finished" and how == "cancelled" else \
-                (how or word) if word == "finished" else word
+            word, how = sw.status(answer)  # (a second cancel, or the same one again after
+            found = how or word if word == "finished" else word  # a retry: "cancelled")
             outputs.append(messages.cancel_record(message, request_id, debtor_id, found, now))
         return outputs

@@ -20,18 +20,23 @@ from worker_process import WorkerProcess, worker_env
 from gatekeeper.signing import verify
 from gatekeeper.timeutil import parse_rfc3339
 
+pytestmark = pytest.mark.timeout(240)  # the window opens about a minute in
 KEY = "deferral-signing-key"
 TOPICS = ("contact.requests", "debtor.events", "contact.outcomes", "contact.allowed",
           "contact.review", "contact.invalid", "contact.decisions", "contact.deferred")
 PARKED = 24  # parked requests: one is cancelled, one opted out meanwhile
 
 
-def local_zone(now: datetime) -> tuple[str, datetime]:
-    """A fixed-offset zone where it is late morning now (no window wraps past midnight), and
-    the window's opening there: the next whole minute at least 45 s away."""
+def zone_offset(now: datetime) -> int:
+    """Hours east of UTC of a zone where it is late morning now (no window wraps)."""
     offset = (10 - now.hour) % 24
-    offset = offset - 24 if offset > 14 else offset
-    opening = (now + timedelta(seconds=45 + 59)).replace(second=0, microsecond=0)
+    return offset - 24 if offset > 14 else offset
+
+
+def local_zone(now: datetime, lead: int = 45) -> tuple[str, datetime]:
+    """That zone, and the window's opening: the next whole minute at least ``lead`` s away."""
+    offset = zone_offset(now)
+    opening = (now + timedelta(seconds=lead + 59)).replace(second=0, microsecond=0)
     zone = f"Etc/GMT{-offset:+d}" if offset else "UTC"  # (Etc/GMT-3 is UTC+3)
     return zone, opening
 
@@ -61,10 +66,8 @@ def setup(tmp_path: Path, topic_prefix: str, app_id: str, redis_url: str, stack:
           ) -> Iterator[tuple[WorkerProcess, str, datetime]]:
     now = datetime.now(UTC)
     zone, opening = local_zone(now)
-    offset = (10 - now.hour) % 24
-    offset = offset - 24 if offset > 14 else offset
     policy = tmp_path / "window.yaml"
-    policy.write_text(pack(opening, offset))
+    policy.write_text(pack(opening, zone_offset(now)))
     env = worker_env(stack.broker_url, redis_url, topic_prefix, app_id,  # type: ignore[attr-defined]
                      policy, KEY, partitions="2", defer_release_rate="200")
     worker = WorkerProcess(tmp_path / "worker.log", env)

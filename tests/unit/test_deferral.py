@@ -252,7 +252,7 @@ async def test_a_cancel_withdraws_a_parked_request_and_every_cancel_is_recorded(
                incoming({"cancel": "", "debtor_id": "D1"}, 5)],
         NIGHT, b"sign", deferral=schedule)
     found = [orjson.loads(o.value).get("found") for o in outputs if o.kind == "deferred"]
-    assert found == [None, "cancelled", "cancelled-before", "unknown"]
+    assert found == [None, "cancelled", "cancelled", "unknown"]
     invalid = [orjson.loads(o.value) for o in outputs if o.kind == "invalid"]
     assert invalid[0]["error"]["field"] == "cancel"
     clock.now = OPENS + timedelta(hours=1)
