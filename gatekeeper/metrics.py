@@ -29,3 +29,18 @@ def serve(port: int, host: str = "127.0.0.1") -> WSGIServer | None:
         return None
     server, _ = start_http_server(port, addr=host)
     return server
+
+# deferral (gatekeeper/deferral/)
+DEFER_PARKED_NOW = Gauge("gatekeeper_deferred_parked", "Requests parked now in the schedules "
+                         "of this worker's partitions")
+DEFER_PARKED = Counter("gatekeeper_deferred_total", "Requests parked by the stream")
+DEFER_RELEASED = Counter("gatekeeper_deferred_released_total",
+                         "Parked requests allowed at their time and forwarded")
+DEFER_REPARKED = Counter("gatekeeper_deferred_reparked_total",
+                         "Parked requests blocked by time again and parked again")
+DEFER_EXPIRED = Counter("gatekeeper_deferred_expired_total",
+                        "Parked requests sent to review: time would no longer lift the block "
+                        "(not_after, horizon, attempts), or something else blocks them")
+DEFER_LAG = Histogram("gatekeeper_deferred_release_lag_seconds",
+                      "Time from deferred_until to the release's decision",
+                      buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))

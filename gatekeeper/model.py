@@ -59,6 +59,7 @@ class ContactRequest:
     not_after: datetime | None = None
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    on_block: str = "review"  # review | defer (gatekeeper/deferral/)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ its debtors), in the order the live gate saw them (broker timestamps):
 * every decision within the windows, planned again at its recorded time from the state the
   replay has reached: its record is put back (so a replayed request gets its first decision)
   and, when it was allowed, its counts (``Gate.restore``);
-* every outcome within the windows, settling its reservation and starting cool-downs.
+* every outcome within the windows, settling its reservation and starting cool-downs;
+* then the deferral schedule (``deferral/rebuild.py``).
 
 Messages that were dead-lettered live (invalid) are skipped again. Nothing here decides
 anything new.
@@ -29,6 +30,7 @@ from typing import Any
 import orjson
 
 from gatekeeper.brokers import bootstrap
+from gatekeeper.deferral.rebuild import rebuild_schedule
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate, Recorded
 from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
@@ -103,7 +105,8 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
         progress(_progress(stats, len(groups) - 1, len(groups), started) + ", done")
     finally:
         await consumer.stop()
-    return stats.as_dict()
+    return {**stats.as_dict(),  # then the deferral schedule, from the records now back
+            "deferred": await rebuild_schedule(settings, gate.store, now)}
 
 
 def _progress(stats: Stats, number: int, total: int, started: float) -> str:

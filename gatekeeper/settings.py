@@ -24,6 +24,7 @@ class Topic(Enum):
     OUTCOMES = "contact.outcomes"
     DECISIONS = "contact.decisions"
     AUDIT = "console.audit"  # the review console's hash chain (kept forever)
+    DEFERRED = "contact.deferred"  # deferral: parked requests announced, cancels recorded
 
     @property
     def kind(self) -> str:
@@ -55,6 +56,9 @@ class Settings:
     clock_skew_seconds: int = 300
     max_request_age_days: int = 30
     request_loop: str = "aiokafka"  # the request topic's loop: aiokafka, or faust (the old one)
+    defer_horizon: int = 7  # deferral: how many days ahead a request may be parked
+    defer_max_attempts: int = 5  # deferral: decisions of one parked request, at most
+    defer_release_rate: float = 1000.0  # deferral: releases per second per worker
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -73,7 +77,10 @@ class Settings:
                  "record_retention_days": "GATEKEEPER_RECORD_RETENTION_DAYS",
                  "clock_skew_seconds": "GATEKEEPER_CLOCK_SKEW_SECONDS",
                  "max_request_age_days": "GATEKEEPER_MAX_REQUEST_AGE_DAYS",
-                 "request_loop": "GATEKEEPER_REQUEST_LOOP"}
+                 "request_loop": "GATEKEEPER_REQUEST_LOOP",
+                 "defer_horizon": "GATEKEEPER_DEFER_HORIZON",
+                 "defer_max_attempts": "GATEKEEPER_DEFER_MAX_ATTEMPTS",
+                 "defer_release_rate": "GATEKEEPER_DEFER_RELEASE_RATE"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
@@ -83,6 +90,10 @@ class Settings:
         if values.get("request_loop", "aiokafka") not in REQUEST_LOOPS:
             raise ConfigError("GATEKEEPER_REQUEST_LOOP", " or ".join(REQUEST_LOOPS),
                               values["request_loop"])
+        for attr, least in (("defer_horizon", 0), ("defer_max_attempts", 1),
+                            ("defer_release_rate", 1)):
+            if attr in values and values[attr] < least:
+                raise ConfigError(names[attr], f"at least {least}", env[names[attr]])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",

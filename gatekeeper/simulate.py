@@ -7,7 +7,9 @@ JSON, an unknown kind, data that breaks the contract) stops the run with every b
 named, since the history would be wrong after it. With ``skip_invalid`` the bad lines are
 reported and the run goes on without them, except that a request whose data breaks the
 contract gets a Decision ``invalid`` (what the worker does with it: the dead-letter
-topic). A request id reused with other content is ``invalid`` in either mode.
+topic). A request id reused with other content is ``invalid`` in either mode. A request with
+``on_block: defer`` blocked until a time is written ``deferred`` (with ``deferred_until``),
+and its outcome at that time follows, in time order (``deferral/simulated.py``).
 Each line's time is checked against the clock as the worker checks it (``timebounds``,
 in ``history``).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, nullcontext
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,6 +28,7 @@ import orjson
 from gatekeeper.counters.guard import read_meta
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
+from gatekeeper.deferral.simulated import Pending
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.history import BadLine, Entry, read_history
@@ -82,8 +86,13 @@ async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store:
     """Run the lines in order; a bad request line gets an ``invalid`` Decision, any other
     bad line is left out. Returns the number of decisions written."""
     gate = Gate(load_policy(policies), store, Hasher(SIMULATION_KEY))
+    pending = Pending(gate)  # deferred requests (on_block: defer), decided again when due
     count = 0
     for line in lines:
+        if not isinstance(line, BadLine):
+            for due in await pending.due(_time_of(line.record)):
+                out.write(orjson.dumps(due) + b"\n")
+                count += 1
         if isinstance(line, BadLine):
             if line.kind == "request":
                 out.write(orjson.dumps(invalid_decision(line.data, line.error())) + b"\n")
@@ -93,14 +102,22 @@ async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store:
         if isinstance(record, ContactRequest):
             (decision,) = await gate.decide([record], record.requested_at)
             written = invalid_decision(record.raw, decision) \
-                if isinstance(decision, InvalidInput) else decision
+                if isinstance(decision, InvalidInput) else \
+                pending.line(record, decision, record.requested_at)
             out.write(orjson.dumps(written) + b"\n")
             count += 1
         elif isinstance(record, DebtorEvent):
             await gate.apply_events([record])
         elif isinstance(record, ContactOutcome):
             await gate.apply_outcomes([record], record.occurred_at)
+    for due in await pending.due(None):
+        out.write(orjson.dumps(due) + b"\n")
+        count += 1
     return count
+
+
+def _time_of(record: ContactRequest | DebtorEvent | ContactOutcome) -> datetime:
+    return record.requested_at if isinstance(record, ContactRequest) else record.occurred_at
 
 
 def bad_lines(input_file: Path) -> list[BadLine]:

@@ -33,7 +33,8 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     return {"events": {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
             "decisions": {"retention.ms": record, "retention.bytes": "-1"},
             "outcomes": {"retention.ms": record, "retention.bytes": "-1"},
-            "audit": {"retention.ms": "-1", "retention.bytes": "-1"}}
+            "audit": {"retention.ms": "-1", "retention.bytes": "-1"},
+            "deferred": {"retention.ms": record, "retention.bytes": "-1"}}
 
 
 def retention_problems(settings: Settings, found: dict[str, dict[str, str]],

@@ -158,6 +158,7 @@ def request_from_dict(value: dict[str, Any]) -> ContactRequest:
         not_after=not_after,
         source=value.get("source"),
         raw=value,
+        on_block=value.get("on_block", "review"),
     )
 
 
@@ -210,3 +211,12 @@ def parse_event(raw: bytes | str) -> DebtorEvent:
 
 def parse_outcome(raw: bytes | str) -> ContactOutcome:
     return outcome_from_dict(decode(raw))
+
+
+def cancel_from_dict(value: dict[str, Any]) -> tuple[str, str]:
+    """A cancel of a parked request (schemas/contact_cancel.schema.json): its request id and
+    debtor id."""
+    _check_schema("contact_cancel", value)
+    if "requested_at" in value:
+        _timestamp(value, "requested_at", "requested_at")
+    return str(value["cancel"]), str(value["debtor_id"])

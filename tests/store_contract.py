@@ -7,7 +7,7 @@ all of it, ``await backend.hash(key)`` reads a hash."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -308,3 +308,50 @@ async def test_a_restored_allowed_decision_puts_its_gap_back(backend: Backend,
     assert after == before and len(after) == 2
     held = await decided(g, contact(3, "sms", 7200), 7200)
     assert held["decision"] == "blocked" and held["retry_at"] == "2026-03-02T20:00:00.123Z"
+
+
+OPENS = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)
+
+
+async def test_the_schedule_parks_once_releases_in_order_and_forgets_finished_ones(
+        backend: Backend) -> None:
+    """schedule.lua (deferral): one partition's schedule through every operation."""
+    from gatekeeper.counters import schedule_wire as sw
+    run = (await backend.store()).run
+
+    def entry(offset: int) -> sw.Entry:
+        return sw.Entry(b"{}", b"D", f"first-{offset}", offset)
+
+    later = OPENS + timedelta(minutes=1)
+    answers = await run([sw.park_call(0, "B", OPENS, entry(11)),
+                         sw.park_call(0, "A", OPENS, entry(10)),
+                         sw.park_call(0, "C", later, entry(5)),
+                         sw.park_call(0, "A", OPENS, entry(99))])  # a replay: parked already
+    assert [sw.status(a) for a in answers] == [("parked", "1")] * 4
+    size, due = sw.due_answer(0, (await run([sw.due_call(0, OPENS, 10)]))[0])
+    assert size == 3 and [d.request_id for d in due] == ["A", "B"]  # C is not due yet
+    assert due[0].entry == entry(10)
+    # claimed: a cancel meanwhile is told the release is under way; nothing else sees it
+    assert sw.status((await run([sw.claim_call(0, "A", 1, OPENS)]))[0])[0] == "claimed"
+    assert sw.status((await run([sw.cancel_call(0, "A", OPENS, 3600)]))[0])[0] == "sending"
+    _, due = sw.due_answer(0, (await run([sw.due_call(0, OPENS, 10)]))[0])
+    assert [d.request_id for d in due] == ["B"]
+    assert sw.status((await run([sw.finish_call(0, "A", 1, "released", OPENS, 3600)]))[0]) \
+        == ("done", None)
+    # finished: a replay of the request parks nothing, a cancel finds it finished
+    assert sw.status((await run([sw.park_call(0, "A", OPENS, entry(10))]))[0]) == \
+        ("finished", "released")
+    assert sw.status((await run([sw.cancel_call(0, "A", OPENS, 3600)]))[0]) == \
+        ("finished", "released")
+    # parked again by an attempt: only the attempt that was decided moves it
+    assert sw.status((await run([sw.repark_call(0, "B", 2, later, entry(11))]))[0])[0] == "gone"
+    assert sw.status((await run([sw.repark_call(0, "B", 1, later, entry(11))]))[0]) == \
+        ("parked", "2")
+    _, due = sw.due_answer(0, (await run([sw.due_call(0, later, 10)]))[0])
+    assert [(d.request_id, d.attempt) for d in due] == [("C", 1), ("B", 2)]
+    assert sw.status((await run([sw.cancel_call(0, "C", later, 3600)]))[0])[0] == "cancelled"
+    assert sw.status((await run([sw.cancel_call(0, "nobody", later, 3600)]))[0])[0] == \
+        "unknown"
+    # finished ids are forgotten after the keep time
+    await run([sw.finish_call(0, "B", 2, "released", later + timedelta(hours=2), 3600)])
+    assert sw.status((await run([sw.park_call(0, "A", OPENS, entry(10))]))[0])[0] == "parked"

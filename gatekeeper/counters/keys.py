@@ -125,3 +125,20 @@ def marker_for(key: str, epoch: str) -> str:
     """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in."""
     tag = key[key.index("{") + 1:key.index("}")]
     return marker_key(key_slot(tag), epoch)
+
+
+# --------------------------------------------------------------------------- the deferral schedule
+# One schedule per partition of the request topic, each on the slot of its own tag (so a Redis
+# Cluster spreads them, and a worker touches only the schedules of its partitions):
+#
+#     gk:{~q<p>}:z   zset   parked requests: member "<order>:<request id>" (order: the request's
+#                           offset, 16 hex digits, so that equal times release in request
+#                           order), score deferred_until in epoch ms
+#     gk:{~q<p>}:p   hash   "<request id>" -> the entry (JSON), "a:<id>" its attempt, "m:<id>" its
+#                           member, "l:<id>" the end of a release's claim (epoch ms)
+#     gk:{~q<p>}:x   hash   "<request id>" -> "<how>" for finished ones (released, reviewed,
+#                           cancelled, expired): a replay of the request never parks it again
+#     gk:{~q<p>}:t   zset   the finished ones by time, to forget them after the decision TTL
+def schedule_keys(partition: int) -> tuple[str, str, str, str]:
+    prefix = f"{PREFIX}{{~q{partition}}}:"
+    return prefix + "z", prefix + "p", prefix + "x", prefix + "t"

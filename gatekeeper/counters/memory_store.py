@@ -1,7 +1,7 @@
 """An in-memory store: the same contract as ``Store``, the scripts of ``lua/`` written again
 in Python, for unit tests without sockets and for reasoning about the scripts.
 
-It is not a Redis: only what the gate uses is here (the four scripts, HGETALL/HGET/HMGET/
+It is not a Redis: only what the gate uses is here (the five scripts, HGETALL/HGET/HMGET/
 EXISTS/TTL reads, the memory primitives), and one ``tests/store_contract.py`` suite runs
 against both it and a real redis-server, so the two cannot drift apart. Each call runs to
 completion before the next (one event loop, no awaits inside a script): as atomic as Lua.
@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
+from gatekeeper.counters.memory_schedule import schedule
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
 
@@ -390,4 +391,5 @@ def _restore(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) -
 
 
 SCRIPTS: dict[str, Callable[[MemoryStore, list[str], list[str], str], list[Any]]] = {
-    "decide": _decide, "settle": _settle, "apply_state": _apply_state, "restore": _restore}
+    "decide": _decide, "settle": _settle, "apply_state": _apply_state, "restore": _restore,
+    "schedule": schedule}

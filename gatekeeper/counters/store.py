@@ -33,7 +33,7 @@ from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
 
-SCRIPTS = ("decide", "apply_state", "settle", "restore")
+SCRIPTS = ("decide", "apply_state", "settle", "restore", "schedule")
 _REFRESH = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('EXPIRE', KEYS[1], ARGV[2])

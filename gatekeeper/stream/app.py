@@ -28,6 +28,8 @@ import faust
 
 from gatekeeper import metrics
 from gatekeeper.counters.store import Store
+from gatekeeper.deferral.schedule import Schedule
+from gatekeeper.deferral.service import Releaser, deferral_schedule
 from gatekeeper.gate import Gate
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
@@ -112,14 +114,20 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
         return [Incoming(e.message.key, e.message.value, e.message.topic,
                          e.message.partition, e.message.offset) for e in events]
 
+    schedule = deferral_schedule(settings, store)  # (released by the hot loop's worker only:
+    parks = schedule if settings.request_loop == "aiokafka" else None  # the faust loop reviews)
     decide = partial(_decide_now, gate, catchup, signing_key=signing_key, bounds=bounds,
-                     rejected=rejected)
+                     rejected=rejected, deferral=parks)
     if settings.request_loop == "aiokafka":
-        app.service(RequestLoop(  # type: ignore[arg-type] # an instance is started as is
+        loop = RequestLoop(
             broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
             topics=settings.topics, decide=decide, keeper=keeper, failures=runner.failures,
             batch_size=settings.batch_size, within=settings.batch_within, finished=_finished,
-            beacon=app.beacon))
+            beacon=app.beacon)
+        app.service(loop)  # type: ignore[arg-type] # an instance is started as is
+        releaser = Releaser(gate, schedule, loop.runner, loop.partitions,
+                            signing_key=signing_key, rate=settings.defer_release_rate)
+        app.task(releaser.run)
     else:  # the faust agent, for comparison
         @app.agent(topics["requests"], concurrency=1)
         async def requests(stream: Any) -> None:
@@ -167,8 +175,8 @@ async def _control_now(step: Callable[..., Awaitable[list[Outgoing]]], gate: Gat
 
 
 async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incoming], *,
-                      signing_key: bytes | None, bounds: TimeBounds, rejected: Rejected
-                      ) -> list[Outgoing]:
+                      signing_key: bytes | None, bounds: TimeBounds, rejected: Rejected,
+                      deferral: Schedule | None = None) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it (the events topic's end
     offsets are asked for at once, and awaited once the batch is parsed and checked)."""
@@ -176,7 +184,8 @@ async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incomi
     try:
         return await process_requests(
             gate, batch, datetime.now(UTC), signing_key, bounds, rejected,
-            before_decide=lambda: catchup.catch_up(datetime.now(UTC), ends))
+            before_decide=lambda: catchup.catch_up(datetime.now(UTC), ends),
+            deferral=deferral)
     finally:
         if not ends.done():
             ends.cancel()
@@ -204,6 +213,8 @@ def _finished(batch: Sequence[Incoming], outputs: Sequence[Outgoing], seconds: f
     for output in outputs:
         if output.kind == "invalid":
             metrics.INVALID.labels("requests").inc()
+        elif output.kind == "deferred" and output.decision is not None:
+            metrics.DEFER_PARKED.inc()
         elif output.kind == "allowed":
             metrics.DECISIONS.labels("allowed", "", "").inc()
         elif output.kind == "review" and output.decision is not None:

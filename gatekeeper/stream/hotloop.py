@@ -276,6 +276,14 @@ class RequestLoop(Service):
         self._revoking = False
         log.info("hot loop: assigned %s", _names(partitions))
 
+    def partitions(self) -> list[int]:
+        """The request partitions held now (none while a rebalance revokes them): the
+        deferral schedules this worker releases (``gatekeeper/deferral/service.py``)."""
+        if self.consumer is None or self._revoking:
+            return []
+        return sorted(tp.partition for tp in self.consumer.assignment()
+                      if tp.topic == self.topic)
+
 
 class KeyPartitioner:
     """aiokafka's default partitioner (murmur2 of the key, as faust's and Java's), with each

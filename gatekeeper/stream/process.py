@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
+from gatekeeper.deferral import messages as deferral_messages
+from gatekeeper.deferral.schedule import Parked, Schedule
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
 from gatekeeper.model import ContactRequest
@@ -42,13 +44,25 @@ def log_rejected(message: Incoming, error: InvalidInput) -> None:
 async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
                            signing_key: bytes | None, bounds: TimeBounds = DEFAULT_BOUNDS,
                            rejected: Rejected = log_rejected,
-                           before_decide: Callable[[], Awaitable[object]] | None = None
-                           ) -> list[Outgoing]:
+                           before_decide: Callable[[], Awaitable[object]] | None = None,
+                           deferral: Schedule | None = None) -> list[Outgoing]:
     """``before_decide`` runs once the batch is parsed and checked, before the gate decides
-    (the worker applies the acknowledged events there)."""
+    (the worker applies the acknowledged events there). With ``deferral``, a request with
+    ``on_block: defer`` blocked until a time is parked (``gatekeeper/deferral/``), and
+    cancels are applied."""
     outputs: list[Outgoing | None] = [None] * len(batch)
     valid: list[tuple[int, ContactRequest]] = []
+    parked: list[tuple[int, Parked]] = []
+    cancels: list[tuple[int, tuple[Incoming, str, str]]] = []
     for i, message in enumerate(batch):
+        cancel = deferral.cancel_of(message) if deferral is not None else None
+        if isinstance(cancel, InvalidInput):
+            rejected(message, cancel)
+            outputs[i] = routing.invalid(message, cancel)
+            continue
+        if cancel is not None:
+            cancels.append((i, (message, *cancel)))
+            continue
         try:
             request = parse_request(message.value)  # type: ignore[arg-type]
             check_request(request, now, bounds)
@@ -66,11 +80,25 @@ async def process_requests(gate: Gate, batch: Sequence[Incoming], now: datetime,
             rejected(message, result)
             outputs[i] = routing.invalid(message, result)
             continue
+        until = deferral.until(request, result, now) if deferral is not None else None
         if result["decision"] == "allowed":
             outputs[i] = routing.allowed(message, result, signing_key)
+        elif until is not None:
+            parked.append((i, Parked(message, request, result, until)))
+            records.append(deferral_messages.parking_record(message, request.raw, result,
+                                                            stored, until))
+            continue
         else:
             outputs[i] = routing.review(message, request.raw, result)
         records.append(routing.record(message, request.raw, result, stored))
+    if deferral is not None and parked:  # parked before announced
+        for (i, _), out in zip(parked, await deferral.park([p for _, p in parked]),
+                               strict=True):
+            outputs[i] = out
+    if deferral is not None and cancels:
+        for (i, _), out in zip(cancels, await deferral.cancel([c for _, c in cancels], now),
+                               strict=True):
+            outputs[i] = out
     return [o for o in outputs if o is not None] + records
 
 

@@ -84,5 +84,9 @@ def invalid(message: Incoming, error: InvalidInput) -> Outgoing:
     return Outgoing("invalid", message.key, value)
 
 
-def _key(message: Incoming, decision: Decision) -> bytes:
+def message_key(message: Incoming, decision: Decision) -> bytes:
+    """The key of an output: the input's, or the debtor id when it had none."""
     return message.key if message.key is not None else decision["debtor_id"].encode()
+
+
+_key = message_key

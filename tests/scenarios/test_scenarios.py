@@ -8,7 +8,10 @@ object, checked against the Decision that simulate writes for it:
      "rules": ["us-reg-f/calls-7-in-7"], "retry_at": "2026-03-09T12:00:00Z"}}
 
 ``rules`` is the exact set of blocking rules; ``shadow`` the exact set of shadow rules;
-``retry_at`` may be null. Lines without ``expect`` only build up history.
+``retry_at`` may be null. Lines without ``expect`` only build up history. A request with
+``on_block: defer`` that is deferred expects ``"decision": "deferred"`` (and may check
+``deferred_until``), and ``later``: the decisions made when it is due, in order (each may
+check ``evaluated_at``); they must appear in the output in time order.
 A file that expects ``invalid`` decisions runs with ``--skip-invalid`` (else a bad line
 stops the run); simulate must then report no bad line but those request lines.
 New rules get new files: nothing here needs editing to add one.
@@ -20,6 +23,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -74,7 +78,15 @@ def test_scenario(path: Path, private_redis: object, tmp_path: Path) -> None:
     reported = {int(n) for n in re.findall(rf"^{re.escape(str(path))}:(\d+): ", run.stderr,
                                            re.MULTILINE)}
     assert reported <= expected_invalid and "(left out)" not in run.stderr, run.stderr
-    decisions = [orjson.loads(line) for line in out.read_text().splitlines()]
+    written = [orjson.loads(line) for line in out.read_text().splitlines()]
+    decisions = [d for d in written if "attempt" not in d]  # one per request line
+    later: dict[str, list[dict[str, object]]] = {}  # deferred ones decided again, in order
+    for before, line in zip(written, written[1:], strict=False):
+        if "attempt" in line or "attempt" in before:  # released in time order
+            assert before["evaluated_at"] <= line["evaluated_at"], f"{before} before {line}"
+    for line in written:
+        if "attempt" in line:
+            later.setdefault(str(line["request_id"]), []).append(line)
     assert len(decisions) == len(expectations), "one decision per request line"
     checked = 0
     for (number, expect), decision in zip(expectations, decisions, strict=True):
@@ -82,15 +94,24 @@ def test_scenario(path: Path, private_redis: object, tmp_path: Path) -> None:
             continue
         checked += 1
         where = f"{path.name}:{number} ({decision['request_id']})"
-        got_rules = sorted(r["rule"] for r in decision["reasons"])
-        assert decision["decision"] == expect["decision"], f"{where}: {decision}"
-        if "rules" in expect:
-            assert got_rules == sorted(expect["rules"]), f"{where}: {decision['reasons']}"
-        if "shadow" in expect:
-            got = sorted(r["rule"] for r in decision["shadow"])
-            assert got == sorted(expect["shadow"]), f"{where}: {decision['shadow']}"
-        if "retry_at" in expect:
-            assert decision["retry_at"] == expect["retry_at"], f"{where}: {decision}"
-        if "message" in expect:
-            assert any(expect["message"] in r["message"] for r in decision["reasons"]), where
+        _check(expect, decision, where)
+        then = later.get(str(decision["request_id"]), [])
+        assert len(then) == len(expect.get("later", [])), f"{where}: decided later {then}"
+        for step, (wanted, got) in enumerate(zip(expect.get("later", []), then, strict=True), 1):
+            _check(wanted, got, f"{where}, attempt {step}")
     assert checked, f"{path.name} asserts nothing"
+
+
+def _check(expect: dict[str, Any], decision: dict[str, Any], where: str) -> None:
+    got_rules = sorted(r["rule"] for r in decision["reasons"])
+    assert decision["decision"] == expect["decision"], f"{where}: {decision}"
+    if "rules" in expect:
+        assert got_rules == sorted(expect["rules"]), f"{where}: {decision['reasons']}"
+    if "shadow" in expect:
+        got = sorted(r["rule"] for r in decision["shadow"])
+        assert got == sorted(expect["shadow"]), f"{where}: {decision['shadow']}"
+    for field in ("retry_at", "deferred_until", "evaluated_at"):
+        if field in expect:
+            assert decision.get(field) == expect[field], f"{where}: {decision}"
+    if "message" in expect:
+        assert any(expect["message"] in r["message"] for r in decision["reasons"]), where

@@ -40,3 +40,13 @@ def test_the_command_line_prints_the_message_not_a_traceback() -> None:
     assert result.exit_code == 1
     assert "GATEKEEPER_METRICS_PORT: expected a whole number, found 'abc'" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("variable", "value", "least"), [
+    ("GATEKEEPER_DEFER_HORIZON", "-1", "0"), ("GATEKEEPER_DEFER_MAX_ATTEMPTS", "0", "1"),
+    ("GATEKEEPER_DEFER_RELEASE_RATE", "0.5", "1")])
+def test_deferral_settings_below_their_least_name_the_variable(variable: str, value: str,
+                                                               least: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({variable: value})
+    assert str(caught.value) == f"{variable}: expected at least {least}, found '{value}'"
