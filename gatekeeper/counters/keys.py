@@ -46,6 +46,7 @@ def record_field(generation: int, request_id: str) -> str:
     return f"r{generation}:{request_tag(request_id)}"
 
 
+@lru_cache(maxsize=4096)  # a policy's few rule names, asked for with every request
 def rule_code(rule_name: str) -> str:
     """A short, stable code of a rule name for counter field names."""
     return hashlib.sha1(rule_name.encode()).hexdigest()[:6]

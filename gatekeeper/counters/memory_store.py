@@ -215,6 +215,7 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     """decide.lua (see its header for KEYS/ARGV and the answers)."""
     if not store._marked(keys[0], epoch):
         return LOST
+    argv = [*argv[:2], *argv[2].split()]  # (the third argument: the other words, as one)
     counters = store._writable(keys[0])
     generation = int(argv[6])
     field = f"r{generation}:{argv[7]}"
