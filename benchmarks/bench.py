@@ -68,6 +68,8 @@ from harness import (  # noqa: E402
 from phases.cluster import phase_cluster  # noqa: E402
 from phases.console import console_report, phase_console  # noqa: E402
 from phases.durability import phase_durability  # noqa: E402
+from phases.http import phase_http  # noqa: E402
+from phases.http import table as http_table  # noqa: E402
 from phases.latency import phase_latency  # noqa: E402
 from phases.lua import phase_lua  # noqa: E402
 from phases.passthrough import phase_aiokafka, phase_faust, phase_hot  # noqa: E402
@@ -178,6 +180,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
                 results["cluster"] = {"error": repr(exc)}
         if "console" in want:
             results["console_index"] = await phase_console(run)
+        if "http" in want:
+            results["http"] = await phase_http(run)
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
@@ -223,6 +227,9 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         return None if value is None else ok(value)
 
     nodes = (cluster.get("cluster") or {}).get("node_pipelines_per_batch")
+    http = {"checks_per_second": results.get("http", {}).get("saturation", {}).get(
+        "checks_per_second"), "p99_ms": results.get("http", {}).get("latency", {}).get(
+        "latency_ms", {}).get("p99")}
     results["targets_met"] = {
         "throughput": check(results.get("ratio_gatekeeper_to_passthrough"), lambda v: v >= 2.0),
         "throughput_aiokafka": check(results.get("ratio_gatekeeper_to_aiokafka"),
@@ -236,6 +243,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         "two_workers": check(results.get("ratio_two_workers_to_one"), lambda v: v >= 1.8),
         "cluster": check(results["ratio_cluster_to_single"],
                          lambda v: v >= 0.9 and nodes is not None and nodes <= 3.0),
+        "http_throughput": check(http.get("checks_per_second"), lambda v: v >= 3000),
+        "http_latency": check(http.get("p99_ms"), lambda v: v <= 10),
     }
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     results["total_seconds"] = round(P.elapsed(), 1)
@@ -300,7 +309,7 @@ def main() -> int:
                         "debtor.events before it starts (default), or applied to Redis by "
                         "the harness (the worker then learns them by stale answers)")
     parser.add_argument("--phases", help="comma-separated subset of aiokafka,faust,hot,"
-                        "gatekeeper,workers2,latency,lua,durability,cluster,console "
+                        "gatekeeper,workers2,latency,lua,durability,cluster,console,http "
                         "(default: all)")
     parser.add_argument("--console-decisions", type=int,
                         help="decisions the console index phase ingests (default 1,000,000; "
@@ -347,6 +356,8 @@ def main() -> int:
               f"{k} {v}" for k, v in results["versions"].items()))
     print(f"results: {paths[0].relative_to(ROOT)} "
           f"({results['total_seconds']:.0f}s)")
+    if results.get("http"):
+        print("\n" + http_table(results["http"]))
     hot = (results.get("profile") or {}).get("hot_spots") or {}
     if hot:
         print(f"\nprofile of the worker (py-spy, {hot['samples']:,} samples), by component:")

@@ -23,7 +23,7 @@ ROOT = HERE.parent
 
 PARTITIONS = 4
 PHASES = frozenset({"aiokafka", "faust", "hot", "gatekeeper", "workers2", "latency", "lua",
-                    "durability", "cluster", "console"})
+                    "durability", "cluster", "console", "http"})
 SOURCE: dict[str, Any] = {"dir": ROOT}  # where the benchmarked gatekeeper package is (--ref)
 SIGNING_KEY = "bench-signing-key"
 HASH_KEY = "bench-hash-key"
@@ -38,6 +38,8 @@ TARGETS = {  # issue 13
     "memory": "<= 300 bytes of Redis per active debtor",
     "two_workers": "two worker processes >= 1.8 x one",
     "cluster": "3-master Redis Cluster >= 0.9 x one Redis, one pipeline per node per batch",
+    "http_throughput": "gatekeeper serve >= 3,000 checks/s with 64 clients, one process",  # 11
+    "http_latency": "gatekeeper serve p99 <= 10 ms at 500 checks/s offered",  # issue 11
 }
 
 

@@ -114,6 +114,20 @@ def table(results: dict[str, Any]) -> str:
          "", ""),
         ("SET server time per call", fmt(lua.get("set_server_usec_per_call"), " us"), "", ""),
     ]
+    http = results.get("http") or {}
+    if http.get("saturation"):  # gatekeeper serve (issue 11), beside the worker's figures
+        sat, lat_http = http["saturation"], http["latency"]["latency_ms"]
+        bare = http.get("bare_aiohttp") or {}
+        rows += [(f"HTTP API, {sat['clients']} clients (gatekeeper serve, one process)",
+                  fmt(sat["checks_per_second"], "/s"), ">= 3,000/s",
+                  verdict(met.get("http_throughput"))),
+                 ("  server CPU per check (bare aiohttp per answer)",
+                  f"{fmt(sat['server_cpu_ms_per_check'], ' ms')} "
+                  f"({fmt(bare.get('server_cpu_ms_per_answer'), ' ms')})", "", ""),
+                 (f"HTTP API p50 / p99 at {fmt(http['latency']['rate'], '/s')} offered",
+                  f"{fmt(lat_http['p50'])} / {fmt(lat_http['p99'], ' ms')}", "<= 10 ms",
+                  verdict(met.get("http_latency")))]
+
     def others(phase: dict[str, Any]) -> str:
         value = (phase.get("cpu_cores") or {}).get("others")
         return "-" if value is None else f"{value:.2f}" + (" (disturbed)" if value > 0.15 else "")

@@ -7,21 +7,14 @@ from typing import Any
 
 from gatekeeper.counters.keys import counters_key, request_tag, state_key
 from gatekeeper.counters.store import Store
+from gatekeeper.debtor_view import describe_debtor, render_text
 from gatekeeper.errors import PolicyError
 from gatekeeper.policy import load_pack, load_policy
 from gatekeeper.policy.model import Pack, Rule
 from gatekeeper.settings import Settings
-from gatekeeper.state import state_from_hash
-from gatekeeper.stored import (
-    describe_counter,
-    describe_gap,
-    describe_record,
-    find_record,
-    rule_index,
-)
+from gatekeeper.stored import describe_record, find_record, rule_index
 from gatekeeper.tail import REVIEW_HEADER as HEADER  # the demo prints review rows too
 from gatekeeper.tail import review_row
-from gatekeeper.timeutil import format_utc, from_epoch
 
 __all__ = ["HEADER", "review_row", "show_debtor", "show_decision", "known_rules"]
 
@@ -57,50 +50,13 @@ async def _read(settings: Settings, debtor_id: str) -> tuple[dict[str, str], dic
 
 
 async def show_debtor(settings: Settings, debtor_id: str) -> str | None:
+    """``debtor_view``'s description in text (the HTTP API returns the same as JSON)."""
     state_fields, stored = await _read(settings, debtor_id)
     if not state_fields and not stored:
         return None
     rules, note = known_rules(settings.policy)
-    state = state_from_hash(state_fields)
-    profile = state.profile
-    lines = [f"debtor {debtor_id}  (state version {state.version})",
-             f"  region {profile.region or '-'}  timezone {profile.timezone or '-'}  "
-             f"days past due {profile.days_past_due if profile.days_past_due is not None else '-'}"
-             f"  hardship {'yes' if profile.hardship else 'no'}",
-             f"  status: {', '.join(sorted(state.flags)) or 'none'}",
-             f"  opt-outs: {', '.join(sorted(state.opt_outs)) or 'none'}"]
-    for debt, seconds in state.conversations:
-        lines.append(f"  conversation about {debt}: {format_utc(from_epoch(seconds))}")
-    for scope, seconds in state.consents:
-        lines.append(f"  consent {scope} until {format_utc(from_epoch(seconds))}")
-    if state.inconvenient:
-        lines.append("  inconvenient: " + ", ".join(f"{w.start}-{w.end}" for w in
-                                                     state.inconvenient))
-    if "last" in stored:
-        lines.append(f"  last contact: {format_utc(from_epoch(float(stored['last'])))}")
-    lines += [f"  {text}" for name, value in sorted(stored.items())
-              if (text := describe_gap(name, value, rules)) is not None]
-    lines += _counter_table(stored, rules)
-    records = sum(1 for name in stored if name.startswith("r") and ":" in name)
-    lines.append(f"  decisions on record (for replays and outcomes): {records}")
-    if note:
-        lines.append("  " + note)
-    return "\n".join(lines)
-
-
-def _counter_table(stored: dict[str, str], rules: dict[str, Rule]) -> list[str]:
-    counters = sorted((describe_counter(name, value, rules) for name, value in stored.items()
-                       if "|" in name), key=lambda c: (c.rule, c.scope, c.period))
-    if not counters:
-        return ["  counters: none"]
-    rows = [("rule", "scope", "local period", "count")]
-    rows += [(c.rule, c.scope, c.period, str(c.count)) for c in counters]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  counters (scopes with personal data are stored as keyed hashes):"]
-    for rule, scope, period, count in rows:
-        lines.append(f"    {rule:<{widths[0]}}  {scope:<{widths[1]}}  "
-                     f"{period:<{widths[2]}}  {count:>5}")
-    return lines
+    text = render_text(describe_debtor(debtor_id, state_fields, stored, rules))
+    return text + (f"\n  {note}" if note else "")
 
 
 async def show_decision(settings: Settings, request_id: str, debtor_id: str) -> str | None:

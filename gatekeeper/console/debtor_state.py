@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from gatekeeper.counters.keys import counters_key, state_key
 from gatekeeper.counters.store import Store
+from gatekeeper.debtor_view import Counter, describe_counter
 from gatekeeper.state import state_from_hash
-from gatekeeper.stored import Counter, describe_counter
 from gatekeeper.timeutil import format_utc, from_epoch
 from gatekeeper.views import known_rules
 

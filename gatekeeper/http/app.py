@@ -93,7 +93,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         log.exception("%s %s failed", request.method, request.path)
         return _json(_error("internal", "the server failed; the failure is logged"), 500)
     finally:
-        metrics.REQUESTS.labels(name, str(status)).inc()
+        metrics.count_request(name, status)
 
 
 async def read_body(request: web.Request) -> bytes:

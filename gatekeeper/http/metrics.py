@@ -3,6 +3,8 @@ registry: ``GET /metrics`` serves both)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 from gatekeeper import metrics as core
@@ -25,10 +27,27 @@ EVENTS_CAUGHT_UP = Gauge("gatekeeper_http_events_caught_up",
                          "0 while Kafka does not answer the catch-up")
 
 
+_bound: dict[tuple[Any, ...], Any] = {}  # (metric, *labels) -> its child, bound once
+
+
+def _child(metric: Counter, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label values (labels() takes a lock and
+    checks its arguments on every call)."""
+    key = (metric, *labels)
+    child = _bound.get(key)
+    if child is None:
+        child = _bound[key] = metric.labels(*labels)
+    return child
+
+
+def count_request(route: str, status: int) -> None:
+    _child(REQUESTS, route, str(status)).inc()
+
+
 def count_decision(decision: Decision, channel: str) -> None:
     """The core's decision counter, as the worker counts its decisions."""
     if decision["decision"] == "allowed":
-        core.DECISIONS.labels("allowed", "", "").inc()
+        _child(core.DECISIONS, "allowed", "", "").inc()
         return
     for reason in decision["reasons"]:
-        core.DECISIONS.labels("blocked", reason["rule"], channel).inc()
+        _child(core.DECISIONS, "blocked", reason["rule"], channel).inc()

@@ -39,6 +39,7 @@ from gatekeeper.memory import Progress
 from gatekeeper.model import ContactRequest, Decision
 from gatekeeper.preview import preview
 from gatekeeper.settings import Settings
+from gatekeeper.stored import rule_index
 from gatekeeper.stream import routing
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.process import process_events
@@ -80,6 +81,7 @@ class Service:
         self.http = http
         self.core = core or build_core(settings)
         self.gate = self.core.gate
+        self.rules = rule_index(self.core.policy.packs)  # the debtor view names rules with it
         self.sink = AuditSink(settings.broker, settings.topics, http.audit_buffer,
                               ack_wait=http.audit_wait)
         self.catchup = EventsCatchUp(settings.broker, settings.topics["events"],
@@ -303,7 +305,7 @@ class Service:
         self._usable()
         state, counters = await self._on_store(self.core.store.read(
             [("HGETALL", state_key(debtor_id)), ("HGETALL", counters_key(debtor_id))]))
-        return describe_debtor(debtor_id, state, counters, self.core.policy)
+        return describe_debtor(debtor_id, state, counters, self.rules)
 
     async def event(self, body: bytes) -> dict[str, Any]:
         """Validate, produce to debtor.events, and (once acknowledged) apply it here too."""

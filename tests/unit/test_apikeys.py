@@ -133,3 +133,21 @@ def test_the_unknown_id_path_compares_digests_too(tmp_path: Path,
     compared.clear()
     check.identify(f"Bearer {key}")
     assert len(compared) == 1 and compared[0] != "0" * 64
+
+
+def test_an_accepted_header_is_remembered_until_the_file_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = KeyFile(tmp_path)
+    _, key = keys.add("dialer")
+    check = fresh_check(keys)
+    digests: list[str] = []
+    original = auth._digest
+    monkeypatch.setattr(auth, "_digest", lambda k: digests.append(k) or original(k))
+    monkeypatch.setattr(auth, "RELOAD_SECONDS", 0.0)
+    assert check.identify(f"Bearer {key}") == check.identify(f"Bearer {key}") == "dialer"
+    assert len(digests) == 1  # the second request: a lookup, no hash
+    keys.add("other")  # the file changes: what was accepted is checked again
+    assert check.identify(f"Bearer {key}") == "dialer"
+    assert digests.count(key) == 2
+    with pytest.raises(Unauthorized):
+        check.identify(f"Bearer {key}x")  # a refused header is never remembered

@@ -7,9 +7,10 @@ import sys
 from datetime import date
 
 from gatekeeper.counters.keys import request_tag, rule_code
+from gatekeeper.debtor_view import describe_counter
 from gatekeeper.localtime import day_number, month_number, week_number
 from gatekeeper.policy import load_pack
-from gatekeeper.stored import describe_counter, describe_record, find_record, rule_index
+from gatekeeper.stored import describe_record, find_record, rule_index
 
 RULES = rule_index([load_pack("default"), load_pack("us-reg-f")])
 MARCH_3 = day_number(date(2026, 3, 3))  # the periods are those plan.py counts in
