@@ -120,7 +120,7 @@ def kafka_security() -> KafkaSecurity:
 
 
 def kafka_options() -> dict[str, Any]:
-    """aiokafka keyword arguments: ``AIOKafkaProducer(bootstrap_servers=..., **kafka_options())``."""
+    """aiokafka keyword arguments: ``AIOKafkaProducer(..., **kafka_options())``."""
     return _current().aiokafka()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gatekeeper.errors import BrokerUnavailable, GatekeeperError
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.timeutil import format_utc, from_epoch
 
 TIME = 24  # 2026-11-28T12:33:22.864Z
@@ -71,7 +72,7 @@ async def tail(bootstrap: str, topic: str, header: str, row: Callable[[Any], str
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        request_timeout_ms=max(1000, int(timeout * 1000)))
+        request_timeout_ms=max(1000, int(timeout * 1000)), **kafka_options())
     try:
         await asyncio.wait_for(consumer.start(), timeout)
         topics = await asyncio.wait_for(consumer.topics(), timeout)
