@@ -64,6 +64,16 @@ def _connect_error(exc: BaseException, server: str, security: KafkaSecurity) -> 
     return f"cannot connect to Kafka at {server} as {_kafka_who(security)}: {exc}"
 
 
+def unseen_topic_hint() -> str:
+    """For a "no topic" message: with an authorizer, a topic the principal may not DESCRIBE
+    is left out of its metadata, as if it did not exist."""
+    security = kafka_security()
+    if security.username is None:
+        return ""
+    return (f"; or no ACL lets {security.principal} DESCRIBE it (a topic it may not see is "
+            f"not listed) {SEE}")
+
+
 def explain(exc: BaseException, servers: str | None = None) -> str | None:
     """One sentence for a refusal by Kafka or Redis, or None. ``servers`` (host:port,...) lets
     a failed bootstrap be diagnosed with one connection of our own (not from a running loop)."""
