@@ -29,6 +29,7 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
 
     from gatekeeper.brokers import bootstrap
     from gatekeeper.console.web.app import mount_console
+    from gatekeeper.http.tls import with_tls
 
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -52,10 +53,12 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
         raise web.HTTPFound("/console/")
 
     root.router.add_get("/", home)
-    click.echo(f"console: http://{options.host}:{options.port}/console/", err=True)
+    tls = with_tls(root)  # GATEKEEPER_HTTP_TLS_CERT / _KEY: https, HSTS, Secure cookies
+    click.echo(f"console: {'https' if tls else 'http'}://{options.host}:{options.port}"
+               "/console/", err=True)
     try:
         web.run_app(root, host=options.host, port=options.port, print=None,
-                    access_log=None)
+                    access_log=None, ssl_context=tls)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {options.host}:{options.port}: "
                                    f"{exc.strerror or exc} (--bind / GATEKEEPER_CONSOLE_HOST, "

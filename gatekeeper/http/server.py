@@ -14,6 +14,7 @@ from gatekeeper.http.app import build_app
 from gatekeeper.http.auth import KeyCheck, KeyFile
 from gatekeeper.http.service import Service
 from gatekeeper.http.settings import HttpSettings
+from gatekeeper.http.tls import hsts, server_context
 from gatekeeper.restore import needed_days
 from gatekeeper.settings import Settings
 from gatekeeper.topics import check_retention, ensure_topics
@@ -29,6 +30,7 @@ class StartError(GatekeeperError):
 
 async def serve(settings: Settings, http: HttpSettings) -> None:
     core = build_core(settings)  # a bad policy fails here, before anything starts
+    tls = server_context()  # so does a bad GATEKEEPER_HTTP_TLS_CERT / _KEY
     host, port = http.address()
     try:
         await ensure_topics(settings)
@@ -43,17 +45,20 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
                     "gatekeeper apikeys add NAME", keys.keys.path)
     service = Service(settings, http, core)
     await service.start()
-    runner = web.AppRunner(build_app(service, keys, http.max_body), access_log=None,
-                           handle_signals=False)
+    app = build_app(service, keys, http.max_body)
+    if tls is not None:
+        app.middlewares.append(hsts)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
-        log.warning("%s http://%s:%d (policy %s, API keys in %s)", LISTENING, host, port,
-                    core.policy.version, keys.keys.path)
+        await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
+        log.warning("%s %s://%s:%d (policy %s, API keys in %s)", LISTENING,
+                    "http" if tls is None else "https", host, port, core.policy.version,
+                    keys.keys.path)
         await stop.wait()
         log.warning("gatekeeper serve: stopping")
     finally:
