@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit venv stack browser down lint bench clean
+.PHONY: demo test unit venv stack browser down lint bench clean test-secure
 
 demo: $(STAMP) stack
 	$(PY) -m gatekeeper demo
@@ -45,3 +45,6 @@ bench: $(STAMP) stack
 clean:
 	scripts/stack down --purge || true
 	rm -rf $(VENV) .stack build *.egg-info
+
+test-secure: $(STAMP)  # tests/secure on the secure stack: up --secure, run, down (~3 min)
+	scripts/test-secure

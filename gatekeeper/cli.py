@@ -29,6 +29,22 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except GatekeeperError as exc:
             raise click.ClickException(str(exc)) from exc
+        except Exception as exc:  # a refusal by Kafka or Redis (password, CA, ACL) in words
+            message = _refusal(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from exc
+
+
+def _refusal(exc: BaseException) -> str | None:
+    from gatekeeper.access_errors import explain
+    from gatekeeper.brokers import BrokerURLError, bootstrap
+
+    try:
+        servers = bootstrap(Settings.from_env().broker)
+    except (BrokerURLError, GatekeeperError):
+        servers = None
+    return explain(exc, servers)
 
 
 @click.group(cls=_Group)
@@ -82,9 +98,10 @@ def worker(broker: str | None, redis_url: str | None, policy: str | None,
     except TopicRetentionError as exc:
         raise click.ClickException(str(exc)) from exc
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise click.ClickException(f"cannot reach Kafka at {settings.broker} to check the "
-                                   f"topics ({type(exc).__name__}: {exc}); check --broker / "
-                                   "GATEKEEPER_BROKER and that the broker is up") from exc
+        raise click.ClickException(_refusal(exc) or (
+            f"cannot reach Kafka at {settings.broker} to check the "
+            f"topics ({type(exc).__name__}: {exc}); check --broker / "
+            "GATEKEEPER_BROKER and that the broker is up")) from exc
     try:
         metrics.serve(settings.metrics_port, settings.metrics_host)
     except OSError as exc:
@@ -362,9 +379,10 @@ def check(broker: str | None, topic_prefix: str | None, policy: str | None,
         report = asyncio.run(check_topics(servers, settings.topics,
                                           load_policy(settings.policy)))
     except (KafkaError, OSError) as exc:
-        raise click.ClickException(f"cannot read the topics from Kafka at {settings.broker} "
-                                   f"({type(exc).__name__}); check --broker / "
-                                   "GATEKEEPER_BROKER and that the broker is up") from exc
+        raise click.ClickException(_refusal(exc) or (
+            f"cannot read the topics from Kafka at {settings.broker} "
+            f"({type(exc).__name__}); check --broker / "
+            "GATEKEEPER_BROKER and that the broker is up")) from exc
     click.echo(orjson.dumps(describe_counts(report)).decode() if as_json else report.summary())
     sys.exit(0 if report.ok else 1)
 

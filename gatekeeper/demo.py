@@ -25,7 +25,9 @@ import orjson
 
 from gatekeeper.analytics.synthetic import live_outcome
 from gatekeeper.brokers import BrokerURLError, bootstrap
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.readiness import NotReady, Readiness
+from gatekeeper.redis_security import redis_options
 from gatekeeper.settings import Settings
 from gatekeeper.topics import ensure_topics
 from gatekeeper.traffic import DEMO, Traffic
@@ -78,7 +80,7 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
     await ensure_topics(settings)
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(settings.redis)
+    client = aioredis.Redis.from_url(settings.redis, **redis_options(settings.redis))
     await client.flushdb()
     await client.aclose()
     log_path = Path(".stack") / "demo-worker.log"
@@ -97,11 +99,11 @@ async def run_demo(settings: Settings, seconds: float, rate: float, debtors: int
             await Readiness("the worker", log_path, worker).wait_async(90)
         except NotReady as exc:
             raise SystemExit(f"{exc}\n(the whole log: {log_path})") from None
-        producer = AIOKafkaProducer(bootstrap_servers=boot, linger_ms=5)
+        producer = AIOKafkaProducer(bootstrap_servers=boot, linger_ms=5, **kafka_options())
         consumer = AIOKafkaConsumer(*[settings.topics[k] for k in ("allowed", "review",
                                                                      "invalid")],
                                     bootstrap_servers=boot, auto_offset_reset="earliest",
-                                    group_id=None)
+                                    group_id=None, **kafka_options())
         await producer.start()
         await consumer.start()
         kinds = {settings.topics[k]: k for k in ("allowed", "review", "invalid")}

@@ -26,6 +26,7 @@ import orjson
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.errors import InvalidInput
 from gatekeeper.invariant_events import check_bound
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.model import DebtorState
 from gatekeeper.plan import make_plan
 from gatekeeper.policy.model import Policy
@@ -190,7 +191,8 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **kafka_options())
     try:
         await consumer.start()
         await asyncio.sleep(0)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from gatekeeper.kafka_security import kafka_options
+
 KINDS = ("events", "decisions", "outcomes")  # at one timestamp: events first, as live
 FETCH = {"max_partition_fetch_bytes": 4 * 1024 * 1024, "fetch_max_bytes": 16 * 1024 * 1024}
 
@@ -30,7 +32,7 @@ class Item:
 def record_consumer(servers: str | list[str]) -> AIOKafkaConsumer:
     """A consumer of no group, reading from the earliest offsets, committing nothing."""
     return AIOKafkaConsumer(bootstrap_servers=servers, group_id=None, enable_auto_commit=False,
-                            auto_offset_reset="earliest", **FETCH)
+                            auto_offset_reset="earliest", **FETCH, **kafka_options())
 
 
 def partition_groups(found: Mapping[str, Sequence[int]]) -> list[list[int]]:

@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
+from gatekeeper.access_errors import connect_problem, unseen_topic_hint
 from gatekeeper.errors import BrokerUnavailable, GatekeeperError
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.timeutil import format_utc, from_epoch
 
 TIME = 24  # 2026-11-28T12:33:22.864Z
@@ -71,7 +73,7 @@ async def tail(bootstrap: str, topic: str, header: str, row: Callable[[Any], str
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest" if from_beginning else "latest",
-        request_timeout_ms=max(1000, int(timeout * 1000)))
+        request_timeout_ms=max(1000, int(timeout * 1000)), **kafka_options())
     try:
         await asyncio.wait_for(consumer.start(), timeout)
         topics = await asyncio.wait_for(consumer.topics(), timeout)
@@ -80,6 +82,9 @@ async def tail(bootstrap: str, topic: str, header: str, row: Callable[[Any], str
             await consumer.stop()
         detail = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
                   else f"the connection failed ({type(exc).__name__})")
+        refused = await connect_problem(bootstrap) if isinstance(exc, KafkaError) else None
+        if refused is not None and not refused.startswith("nothing listens"):
+            raise BrokerUnavailable(refused) from None
         raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap}: {detail}; check --broker "
                                 "/ GATEKEEPER_BROKER and that the broker is up") from None
     shown = 0
@@ -87,7 +92,8 @@ async def tail(bootstrap: str, topic: str, header: str, row: Callable[[Any], str
         if topic not in topics:
             raise GatekeeperError(f"no topic {topic!r} on {bootstrap}: check --topic-prefix "
                                   f"/ GATEKEEPER_TOPIC_PREFIX and GATEKEEPER_TOPIC_{variable} "
-                                  "(the worker creates its topics when it starts)")
+                                  "(the worker creates its topics when it starts)"
+                                  + unseen_topic_hint())
         consumer.subscribe([topic])
         if from_beginning:
             note(f"{what} on {topic}, oldest first (Ctrl-C stops)")

@@ -18,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import GatekeeperError
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.settings import Settings
 
 DAY_MS = 86_400_000
@@ -70,7 +71,7 @@ async def ensure_topics(settings: Settings, *, timeout: float = 60.0) -> list[st
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(settings.broker),
-                                    request_timeout_ms=10000)
+                                    request_timeout_ms=10000, **kafka_options())
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -111,7 +112,7 @@ async def _wait_leaders(admin: AIOKafkaAdminClient, topics: list[str], deadline:
 async def check_retention(settings: Settings, needed_days: int) -> None:
     """Raise ``TopicRetentionError`` naming every record topic whose retention is too short."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(settings.broker),
-                                request_timeout_ms=10000)
+                                request_timeout_ms=10000, **kafka_options())
     await admin.start()
     try:
         kinds = list(topic_configs(settings))
@@ -135,7 +136,8 @@ async def check_retention(settings: Settings, needed_days: int) -> None:
 
 async def partitions_of(broker: str, names: list[str]) -> dict[str, list[int]]:
     """The partition numbers of each topic that exists (a missing topic is left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker), request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker), request_timeout_ms=10000,
+                                **kafka_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -49,10 +49,13 @@ def _alive(pid: int | None) -> bool:
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
     from aiokafka.client import AIOKafkaClient
 
+    from gatekeeper.kafka_security import kafka_options
+
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap,
         request_timeout_ms=int(timeout_s * 1000),
         metadata_max_age_ms=1000,
+        **kafka_options(),  # GATEKEEPER_KAFKA_* (the secure stack's administrator)
     )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
@@ -68,7 +71,10 @@ async def _metadata_ok(bootstrap: str, timeout_s: float) -> bool:
 async def _coordinator_ok(bootstrap: str, timeout_s: float) -> bool:
     from aiokafka.client import AIOKafkaClient, CoordinationType
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    from gatekeeper.kafka_security import kafka_options
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000),
+                            **kafka_options())
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
         await asyncio.wait_for(

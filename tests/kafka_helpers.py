@@ -19,12 +19,15 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
+from gatekeeper.kafka_security import kafka_options
+
 DEFAULT_BROKER_URL = "kafka://127.0.0.1:9092"
 
 
 async def kafka_problem(bootstrap: str, timeout: float = 5.0) -> str | None:
     """None when the cluster answers a metadata request with at least one broker, else why not."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                            **kafka_options())
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
         md = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
@@ -38,7 +41,8 @@ async def kafka_problem(bootstrap: str, timeout: float = 5.0) -> str | None:
 
 
 async def _admin(bootstrap: str, timeout: float) -> AIOKafkaAdminClient:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **kafka_options())
     await admin.start()
     return admin
 
@@ -104,7 +108,7 @@ async def wait_topics_ready(
     bootstrap: str, names: Sequence[str], *, partitions: int = 1, timeout: float = 15.0
 ) -> None:
     """Wait until metadata shows `partitions` partitions with a leader for every topic."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **kafka_options())
     await client.bootstrap()
     deadline = time.monotonic() + timeout
     try:
@@ -148,7 +152,8 @@ async def produce(
     acks: Any = "all",
 ) -> list[RecordMetadata]:
     """Send values (or (key, value) pairs) in order and wait for every ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=acks, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=acks, linger_ms=5,
+                                **kafka_options())
     await producer.start()
     try:
         futs = []
@@ -169,7 +174,7 @@ async def produce(
 
 
 async def _started_consumer(bootstrap: str, **kw: Any) -> AIOKafkaConsumer:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **kw)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **kw, **kafka_options())
     await consumer.start()
     # aiokafka 0.14 quirk: stop() right after start() with group_id=None raises CancelledError
     # (NoGroupCoordinator.close() awaits a task that was cancelled before it ever ran).

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -45,10 +46,12 @@ def free_port() -> int:
 
 
 class ServeProcess:
-    def __init__(self, log_path: Path, env: dict[str, str]):
+    def __init__(self, log_path: Path, env: dict[str, str], *, ca_file: str | None = None):
+        """``ca_file``: serve over TLS (GATEKEEPER_HTTP_TLS_CERT in ``env``), verified so."""
         self.log_path = log_path
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
+        self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self.env = {**os.environ, **env, "GATEKEEPER_HTTP": f"127.0.0.1:{self.port}"}
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -66,7 +69,8 @@ class ServeProcess:
                 raise RuntimeError(f"serve exited with {self.process.returncode}:\n"
                                    + self.log_tail())
             try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
+                with urllib.request.urlopen(self.url + "/readyz", timeout=2,
+                                            context=self.tls) as answer:
                     if answer.status == 200:
                         return self
             except urllib.error.HTTPError:
@@ -79,7 +83,8 @@ class ServeProcess:
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         try:
-            with urllib.request.urlopen(self.url + "/readyz", timeout=5) as answer:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=5,
+                                        context=self.tls) as answer:
                 return answer.status, json.loads(answer.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())

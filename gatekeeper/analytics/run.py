@@ -28,6 +28,7 @@ from gatekeeper.analytics.synthetic import SyntheticHistory
 from gatekeeper.brokers import bootstrap
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.gate import Gate, Ttls
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.policy import load_policy
 from gatekeeper.settings import Settings
 from gatekeeper.simulate import SIMULATION_KEY, simulation_store
@@ -166,7 +167,7 @@ async def _produce(settings: Settings, messages: list[Message]) -> None:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap(settings.broker), linger_ms=20,
-                                max_batch_size=512 * 1024, acks="all")
+                                max_batch_size=512 * 1024, acks="all", **kafka_options())
     await producer.start()
     try:
         bar = Progress("messages produced", len(messages))

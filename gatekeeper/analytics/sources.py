@@ -10,6 +10,7 @@ from typing import Protocol
 
 from aiokafka import TopicPartition
 
+from gatekeeper.access_errors import unseen_topic_hint
 from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.record_reader import KINDS, Item, partition_groups, read_partitions, record_consumer
@@ -81,7 +82,7 @@ class RecordSource:
         if self.topics["decisions"] not in self.found:
             raise RangeError(f"no topic {self.topics['decisions']} at {self.settings.broker}: "
                              "nothing was recorded there (check --topic-prefix / "
-                             "GATEKEEPER_TOPIC_PREFIX and --broker)")
+                             "GATEKEEPER_TOPIC_PREFIX and --broker)" + unseen_topic_hint())
 
     async def count(self) -> int:
         """Decisions in the range, by offsets (an upper bound when clocks disagree)."""

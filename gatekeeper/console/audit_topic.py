@@ -19,6 +19,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console import audit
 from gatekeeper.console.accounts import Accounts
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.topics import partitions_of
 
 log = logging.getLogger("gatekeeper.console.audit")
@@ -28,7 +29,8 @@ FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 async def ensure_topic(broker: str, topic: str) -> None:
     """Create the audit topic (one partition, kept forever) when it is missing."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker), request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker), request_timeout_ms=10000,
+                                **kafka_options())
     await admin.start()
     try:
         if topic not in set(await admin.list_topics()):
@@ -62,7 +64,7 @@ async def read_chain(broker: str, topic: str, *, timeout: float = 10.0
     """Every record of the audit topic up to its end now, in order, with its position."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(broker), group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                request_timeout_ms=int(timeout * 1000))
+                                request_timeout_ms=int(timeout * 1000), **kafka_options())
     await asyncio.wait_for(consumer.start(), timeout)
     try:
         partitions = (await partitions_of(broker, [topic])).get(topic)

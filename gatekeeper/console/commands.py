@@ -30,6 +30,7 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
 
     from gatekeeper.brokers import bootstrap
     from gatekeeper.console.serving import attach_console
+    from gatekeeper.http.tls import with_tls
 
     logging.basicConfig(level=loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,10 +49,12 @@ def console(host: str | None, port: int | None, directory: str | None, rebuild: 
                    "request is signed like the worker signs)", err=True)
     root = web.Application()
     attach_console(root, settings, replace(options, enabled=True))
-    click.echo(f"console: http://{options.host}:{options.port}/console/", err=True)
+    tls = with_tls(root)  # GATEKEEPER_HTTP_TLS_CERT / _KEY: https, HSTS, Secure cookies
+    click.echo(f"console: {'https' if tls else 'http'}://{options.host}:{options.port}"
+               "/console/", err=True)
     try:
         web.run_app(root, host=options.host, port=options.port, print=None,
-                    access_log=None)
+                    access_log=None, ssl_context=tls)
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {options.host}:{options.port}: "
                                    f"{exc.strerror or exc} (--bind / GATEKEEPER_CONSOLE_HOST, "

@@ -30,6 +30,7 @@ from gatekeeper.counters.keys import Hasher
 from gatekeeper.counters.store import Store
 from gatekeeper.errors import StoreLost, StoreUnavailable
 from gatekeeper.gate import Gate, Ttls
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
 from gatekeeper.policy import load_policy
 from gatekeeper.policy.model import Policy
@@ -81,7 +82,7 @@ class Runtime:
         """Connect the producer (retrying while Kafka is away), then ship the audit chain."""
         while self.producer is None:
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap(self.settings.broker),
-                                        acks="all", enable_idempotence=True)
+                                        acks="all", enable_idempotence=True, **kafka_options())
             try:
                 await producer.start()
                 await audit_topic.ensure_topic(self.settings.broker,

@@ -32,6 +32,7 @@ from gatekeeper.counters import pipeline
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
+from gatekeeper.redis_security import redis_options
 
 SCRIPTS = ("decide", "apply_state", "settle", "restore", "schedule")
 _REFRESH = """
@@ -75,12 +76,12 @@ class Store:
             cluster_client = RedisCluster.from_url(
                 "redis://" + url.removeprefix("redis+cluster://"),
                 decode_responses=True, socket_timeout=timeout,
-                socket_connect_timeout=timeout,
+                socket_connect_timeout=timeout, **redis_options(url),
             )
             return cls(cluster_client, cluster=True, timeout=timeout)
         client = aioredis.Redis.from_url(
             url, decode_responses=True, socket_timeout=timeout,
-            socket_connect_timeout=timeout, health_check_interval=0,
+            socket_connect_timeout=timeout, health_check_interval=0, **redis_options(url),
         )
         return cls(client, timeout=timeout)
 

@@ -33,6 +33,7 @@ from aiokafka.structs import RecordMetadata
 from gatekeeper.brokers import bootstrap
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.http import metrics
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.model import Decision
 from gatekeeper.stream.routing import Outgoing
 
@@ -85,7 +86,7 @@ class AuditSink:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap(self.broker), acks="all", enable_idempotence=True,
             linger_ms=0,  # a batch's records are all appended before the sender runs
-            max_batch_size=256 * 1024, request_timeout_ms=10_000)
+            max_batch_size=256 * 1024, request_timeout_ms=10_000, **kafka_options())
         await self.producer.start()
         self._task = asyncio.create_task(self._run())
 

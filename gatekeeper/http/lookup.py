@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from gatekeeper.brokers import bootstrap
 from gatekeeper.counters.keys import counters_key, record_field
 from gatekeeper.gate import Gate
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.model import Decision
 from gatekeeper.topics import partitions_of
 
@@ -108,7 +109,8 @@ class DecisionLookup:
         if self._consumer is None:
             consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker),
                                         group_id=None, enable_auto_commit=False,
-                                        request_timeout_ms=10_000, fetch_max_wait_ms=20)
+                                        request_timeout_ms=10_000, fetch_max_wait_ms=20,
+                                        **kafka_options())
             await consumer.start()
             self._consumer = consumer
         return self._consumer

@@ -15,6 +15,7 @@ from gatekeeper.http.app import build_app
 from gatekeeper.http.auth import KeyCheck, KeyFile
 from gatekeeper.http.service import Service
 from gatekeeper.http.settings import HttpSettings
+from gatekeeper.http.tls import hsts, server_context
 from gatekeeper.restore import needed_days
 from gatekeeper.settings import Settings
 from gatekeeper.topics import check_retention, ensure_topics
@@ -30,6 +31,7 @@ class StartError(GatekeeperError):
 
 async def serve(settings: Settings, http: HttpSettings) -> None:
     core = build_core(settings)  # a bad policy fails here, before anything starts
+    tls = server_context()  # so does a bad GATEKEEPER_HTTP_TLS_CERT / _KEY
     host, port = http.address()
     try:
         await ensure_topics(settings)
@@ -46,6 +48,8 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
     app = build_app(service, keys, http.max_body)
     console = attach_console(app, settings)  # the review console under /console/
     await service.start()
+    if tls is not None:
+        app.middlewares.append(hsts)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
@@ -53,12 +57,13 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
     try:
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
-        log.warning("%s http://%s:%d (policy %s, API keys in %s)", LISTENING, host, port,
+        await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
+        scheme = "http" if tls is None else "https"
+        log.warning("%s %s://%s:%d (policy %s, API keys in %s)", LISTENING, scheme, host, port,
                     core.policy.version, keys.keys.path)
         if console is not None:
-            log.warning("review console: http://%s:%d/console/ (index and accounts in %s)",
-                        host, port, console.directory)
+            log.warning("review console: %s://%s:%d/console/ (index and accounts in %s)",
+                        scheme, host, port, console.directory)
         await stop.wait()
         log.warning("gatekeeper serve: stopping")
     finally:

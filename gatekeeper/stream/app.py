@@ -31,6 +31,7 @@ from gatekeeper.counters.store import Store
 from gatekeeper.deferral.schedule import Schedule
 from gatekeeper.deferral.service import Releaser, deferral_schedule
 from gatekeeper.gate import Gate
+from gatekeeper.kafka_security import faust_options
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
 from gatekeeper.stream.catchup import EventsCatchUp
@@ -83,6 +84,7 @@ def faust_app(settings: Settings, group: str | None = None) -> tuple[faust.App, 
         producer_linger_ms=1,
         producer_acks=-1,
         stream_buffer_maxsize=max(4096, settings.batch_size * 4),
+        **faust_options(),  # GATEKEEPER_KAFKA_* (gatekeeper/kafka_security.py)
     )
     topics = {name: _raw_topic(app, topic) for name, topic in settings.topics.items()}
     return app, topics

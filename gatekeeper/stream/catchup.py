@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from gatekeeper.brokers import bootstrap
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.topics import partitions_of
 
@@ -43,7 +44,7 @@ class EventsCatchUp:
         # read, and a fetch left in flight after reading waits 20 ms at most.
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=20)
+                                    fetch_max_wait_ms=20, **kafka_options())
         await consumer.start()
         try:
             partitions = (await partitions_of(self.broker, [self.topic])).get(self.topic, [])
@@ -63,7 +64,7 @@ class EventsCatchUp:
         return consumer
 
     async def _committed(self) -> dict[TopicPartition, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(self.broker))
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(self.broker), **kafka_options())
         await admin.start()
         try:
             offsets = await admin.list_consumer_group_offsets(self.group_id)

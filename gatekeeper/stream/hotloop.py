@@ -40,6 +40,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from mode import Service
 
 from gatekeeper.brokers import bootstrap
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
@@ -99,11 +100,11 @@ class RequestLoop(Service):
     async def on_start(self) -> None:
         servers = bootstrap(self.broker)
         self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=1,
-                                         max_batch_size=MAX_BATCH_BYTES)
+                                         max_batch_size=MAX_BATCH_BYTES, **kafka_options())
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000, rebalance_timeout_ms=20_000)
+            heartbeat_interval_ms=1_000, rebalance_timeout_ms=20_000, **kafka_options())
         await self.producer.start()
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=_Listener(self))

@@ -21,6 +21,7 @@ import pytest
 from worker_process import WorkerProcess
 from worker_process import worker_env as make_env
 
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.redis_server import PrivateRedis
 from gatekeeper.signing import verify
 
@@ -71,7 +72,7 @@ def worker(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[WorkerProcess
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **kafka_options())
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for key, value in messages]
@@ -87,7 +88,7 @@ async def read_outputs(bootstrap: str, prefix: str, expected: int, timeout: floa
 
     consumer = AIOKafkaConsumer(*[prefix + t for t in OUTPUTS], bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", group_id=None,
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **kafka_options())
     await consumer.start()
     await asyncio.sleep(0)
     found: dict[str, list] = {t: [] for t in OUTPUTS}

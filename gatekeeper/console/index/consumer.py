@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console.index import DecisionIndex, IngestStats
 from gatekeeper.console.index.rows import Message
+from gatekeeper.kafka_security import kafka_options
 from gatekeeper.topics import partitions_of
 
 log = logging.getLogger("gatekeeper.console.index")
@@ -64,7 +65,7 @@ class IndexFeeder:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    max_partition_fetch_bytes=4 * 1024 * 1024)
+                                    max_partition_fetch_bytes=4 * 1024 * 1024, **kafka_options())
         await consumer.start()
         self._assigned = set()
         try:
