@@ -48,6 +48,7 @@ from mode import Service
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.memory import Keeper
+from gatekeeper.stream import collector
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Failures, Runner
@@ -120,6 +121,7 @@ class RequestLoop(Service):
         self.consumer.subscribe([self.topic], listener=_Listener(self))
 
     async def on_started(self) -> None:
+        collector.settle()  # started: what the process holds now stays (see collector.py)
         self._loop_task = asyncio.create_task(self._run())
 
     async def on_stop(self) -> None:
