@@ -196,9 +196,13 @@ class RequestLoop(Service):
         producer = self.producer
         builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
+        places: dict[str, tuple[str, list[int]]] = {}  # kind -> topic and its partitions
         for output in outputs:
-            topic = self.topics[output.kind]
-            partitions = await self._partitions(topic)
+            place = places.get(output.kind)
+            if place is None:
+                topic = self.topics[output.kind]
+                place = places[output.kind] = (topic, await self._partitions(topic))
+            topic, partitions = place
             slot = (topic, self.partitioner(output.key, partitions, partitions))
             builder = builders.get(slot)
             if builder is None:

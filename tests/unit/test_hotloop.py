@@ -129,7 +129,7 @@ def quiet() -> Failures:
 
 def make_loop(consumer: Consumer, producer: Producer, decide: Any) -> RequestLoop:
     loop = RequestLoop(broker="kafka://127.0.0.1:1", group="g", topic="req",
-                       topics={"allowed": "out"}, decide=decide, keeper=Keeper(),  # type: ignore[arg-type]
+                       topics={"allowed": "out"}, decide=decide, keeper=Keeper(),
                        failures=quiet(), batch_size=10, within=0.001)
     loop.consumer = consumer  # type: ignore[assignment]
     loop.producer = producer  # type: ignore[assignment]
@@ -419,3 +419,33 @@ def test_a_revocation_waits_for_the_commit_that_is_out() -> None:
         return consumer.log
 
     assert asyncio.run(run())[-2:] == ["commit [(0, 1)]", "revoked"]
+
+
+def test_a_batchs_metrics_count_every_output_under_its_labels() -> None:
+    from prometheus_client import REGISTRY
+
+    from gatekeeper.stream.app import _finished
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def blocked(*rules: str) -> Any:
+        return {"reasons": [{"rule": r} for r in rules]}
+
+    before = (value("gatekeeper_decisions_total", decision="allowed", rule="", channel=""),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="sms"),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/b", channel="sms"),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
+              value("gatekeeper_invalid_total", source="requests"))
+    outputs = [Outgoing("allowed", b"d", b"1"), Outgoing("allowed", b"d", b"2"),
+               Outgoing("review", b"d", b"3", (), blocked("t/a", "t/b"), "sms"),
+               Outgoing("review", b"d", b"4", (), blocked("t/a"), "sms"),
+               Outgoing("review", b"d", b"5", (), blocked("t/a"), "call"),
+               Outgoing("invalid", b"d", b"6"), Outgoing("decisions", b"d", b"7")]
+    _finished([Incoming(b"d", b"x", "req", 0, i) for i in range(6)], outputs, 0.01)
+    after = (value("gatekeeper_decisions_total", decision="allowed", rule="", channel=""),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="sms"),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/b", channel="sms"),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
+             value("gatekeeper_invalid_total", source="requests"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 1, 1, 1]
