@@ -47,6 +47,7 @@ def plan_decide_calls(run: Run, store: Any, lane: str, count: int, now: datetime
 async def phase_lua(run: Run) -> dict[str, Any]:
     """The decide script alone, pipelined in batches of 500 from redis-py (as the worker),
     against pipelined SETs from the same client; then the same pair from redis-benchmark."""
+    from gatekeeper.counters.keys import marker_for
     from gatekeeper.counters.store import Store
     from gatekeeper.memory import initialize_empty
 
@@ -118,13 +119,18 @@ async def phase_lua(run: Run) -> dict[str, Any]:
                     request.request_id, rid)
 
             call = calls[index]
+            # the slot's memory marker goes after the keys, as Store.run sends it; one
+            # Redis holds every slot's marker, so the probe's serves every random debtor
+            assert store.epoch is not None  # (verified by initialize_empty)
+            marker = marker_for(swap(call.keys[0], "probe", "probe-1"), store.epoch)
             probe = await store.client.evalsha(
-                store.shas["decide"], len(call.keys),
-                *[swap(k, "probe", "probe-1") for k in call.keys],
+                store.shas["decide"], len(call.keys) + 1,
+                *[swap(k, "probe", "probe-1") for k in call.keys], marker,
                 *[swap(a, "probe", "probe-1") for a in call.args])
             if isinstance(probe, list) and probe and probe[0] in ("allowed", "blocked"):
-                command = ["EVALSHA", store.shas["decide"], str(len(call.keys)),
+                command = ["EVALSHA", store.shas["decide"], str(len(call.keys) + 1),
                            *[swap(k, "__rand_int__", "__rand_int__") for k in call.keys],
+                           marker,
                            *[swap(a, "__rand_int__", "__rand_int__") for a in call.args]]
                 result.update(redis_benchmark(run, db, command))
             else:

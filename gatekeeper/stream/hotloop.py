@@ -3,7 +3,8 @@ the app starts and stops), instead of faust's per-event stream machinery.
 
     getmany ──► decide (Runner.until_done: held while Redis fails or is rebuilt)
             ──► send every output (no wait) ──► next batch ...
-                      └─► acknowledgements ──► commit, in batch order
+                      └─► acknowledgements ──► commit, in batch order (one at a time; the
+                                               batches delivered meanwhile share the next)
 
 * Offsets are committed only after every output of the batch, and of every batch before it,
   was acknowledged by Kafka (``stream/ledger.py`` keeps the order and the epochs). At most
@@ -11,6 +12,12 @@ the app starts and stops), instead of faust's per-event stream machinery.
   decisions of a batch are made after the previous batch's scripts ran, so it sees their
   counts. A produce that fails sends the batch's outputs again until Kafka takes them
   (``Runner.deliver``).
+* Commits are off the batches' path: a commit takes a group coordinator ~5-10 ms (Kafka 4
+  lingers its offset writes), longer than a small batch's round trips, so the batches
+  delivered while one commit is out are committed together by the next (``_committer``).
+* Waiting: the consumer's fetches long-poll at most ``FETCH_WAIT_MS`` (aiokafka's default,
+  500 ms, would hold a partition's new record behind a fetch of the other partitions that
+  is still out), and a record batch goes to the producer closed (no linger: it is whole).
 * Rebalances: when partitions are revoked the loop starts no new batch, lets the batches
   in flight finish and commit (up to ``REVOKE_WAIT`` seconds), then ends the epoch: a batch
   still held (Redis down) commits nothing and the next owner reads it again.
@@ -42,6 +49,7 @@ from mode import Service
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
+from gatekeeper.stream import collector
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Failures, Runner
@@ -52,6 +60,7 @@ REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to co
 STOP_WAIT = 15.0
 PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
 MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a decided batch
+FETCH_WAIT_MS = 5  # the longest a fetch long-polls (see the module's docstring)
 Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
 Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
 
@@ -95,6 +104,8 @@ class RequestLoop(Service):
         self._leaving = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._last: tuple[asyncio.Task[None], Batch] | None = None  # the newest in flight
+        self._to_commit: Read | None = None  # delivered (in order), not committed yet
+        self._committer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def on_start(self) -> None:
@@ -104,12 +115,14 @@ class RequestLoop(Service):
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=servers, group_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000, rebalance_timeout_ms=20_000, **kafka_options())
+            heartbeat_interval_ms=1_000, rebalance_timeout_ms=20_000,
+            fetch_max_wait_ms=FETCH_WAIT_MS, **kafka_options())
         await self.producer.start()
         await self.consumer.start()
         self.consumer.subscribe([self.topic], listener=_Listener(self))
 
     async def on_started(self) -> None:
+        collector.settle()  # started: what the process holds now stays (see collector.py)
         self._loop_task = asyncio.create_task(self._run())
 
     async def on_stop(self) -> None:
@@ -184,9 +197,13 @@ class RequestLoop(Service):
         producer = self.producer
         builders: dict[tuple[str, int], Any] = {}
         futures: list[asyncio.Future[Any]] = []
+        places: dict[str, tuple[str, list[int]]] = {}  # kind -> topic and its partitions
         for output in outputs:
-            topic = self.topics[output.kind]
-            partitions = await self._partitions(topic)
+            place = places.get(output.kind)
+            if place is None:
+                topic = self.topics[output.kind]
+                place = places[output.kind] = (topic, await self._partitions(topic))
+            topic, partitions = place
             slot = (topic, self.partitioner(output.key, partitions, partitions))
             builder = builders.get(slot)
             if builder is None:
@@ -194,11 +211,13 @@ class RequestLoop(Service):
             headers = list(output.headers)
             if builder.append(timestamp=None, key=output.key, value=output.value,
                               headers=headers) is None:  # full: send it, start the next
+                builder.close()
                 futures.append(await producer.send_batch(builder, slot[0], partition=slot[1]))
                 builder = builders[slot] = producer.create_batch()
                 builder.append(timestamp=None, key=output.key, value=output.value,
                                headers=headers)  # (an empty batch takes any one record)
         for (topic, partition), builder in builders.items():
+            builder.close()  # whole: no linger
             futures.append(await producer.send_batch(builder, topic, partition=partition))
         return futures
 
@@ -232,12 +251,29 @@ class RequestLoop(Service):
                 await asyncio.shield(previous[0])
             if not previous[1].delivered:
                 return  # (stopped half-way: the next owner reads both again)
-        await self._commit(batch.read)
+        self._deliverable(batch.read)
         if self.finished is not None:
             try:
                 self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
             except Exception as exc:  # noqa: BLE001 - metrics must not stop the commits
                 self.runner.failures.unexpected("counting a batch", exc)
+
+    def _deliverable(self, read: Read) -> None:
+        """``read``'s batch and every one before it are delivered (called in batch order):
+        its offsets join those waiting for the committer, which it starts when idle."""
+        waiting = self._to_commit
+        if waiting is not None and waiting.epoch == read.epoch:  # later offsets win
+            read = Read(read.epoch, {**waiting.offsets, **read.offsets})
+        self._to_commit = read
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+            self._committer.add_done_callback(_report)
+
+    async def _commit_waiting(self) -> None:
+        """One commit at a time, each of every offset delivered until it starts."""
+        while self._to_commit is not None:
+            read, self._to_commit = self._to_commit, None
+            await self._commit(read)
 
     async def _commit(self, read: Read) -> None:
         assert self.consumer is not None
@@ -256,8 +292,14 @@ class RequestLoop(Service):
         self.ledger.done(read, offsets)
 
     async def _drain(self, timeout: float) -> None:
+        """Wait (up to ``timeout``) for the batches in flight and their commit."""
+        started = time.monotonic()
         if self.in_flight:
             await asyncio.wait(list(self.in_flight), timeout=timeout)
+        committer = self._committer
+        left = timeout - (time.monotonic() - started)
+        if committer is not None and not committer.done() and left > 0:
+            await asyncio.wait([committer], timeout=left)
 
     # ------------------------------------------------------------------ rebalances
     async def revoked(self, partitions: Any) -> None:

@@ -2,7 +2,8 @@
 aiokafka, so the order of sends, acknowledgements and commits can be set and observed.
 
 * offsets are committed only after the batch's outputs (and every earlier batch's) are
-  acknowledged, in batch order, while the next batch is decided meanwhile;
+  acknowledged, in batch order, while the next batch is decided meanwhile; a slow commit
+  holds no batch, and the next commit covers the batches delivered meanwhile;
 * a failed produce sends the batch's outputs again before anything is committed;
 * a rebalance ends an epoch: a batch held across it commits nothing (and is not decided
   after it), and partitions no longer assigned are never committed.
@@ -62,13 +63,17 @@ class Builder:
     def __init__(self, capacity: int):
         self.capacity = capacity
         self.values: list[bytes] = []
+        self.closed = False
 
     def append(self, *, timestamp: Any, key: bytes | None, value: bytes, headers: Any
                ) -> object | None:
-        if len(self.values) >= self.capacity:
+        if len(self.values) >= self.capacity or self.closed:
             return None
         self.values.append(value)
         return object()
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Producer:
@@ -90,6 +95,7 @@ class Producer:
 
     async def send_batch(self, batch: Builder, topic: str, *, partition: int
                          ) -> asyncio.Future[None]:
+        assert batch.closed  # whole: the producer must not wait for more (linger)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         for value in batch.values:
             self.sent.append(value)
@@ -123,7 +129,7 @@ def quiet() -> Failures:
 
 def make_loop(consumer: Consumer, producer: Producer, decide: Any) -> RequestLoop:
     loop = RequestLoop(broker="kafka://127.0.0.1:1", group="g", topic="req",
-                       topics={"allowed": "out"}, decide=decide, keeper=Keeper(),  # type: ignore[arg-type]
+                       topics={"allowed": "out"}, decide=decide, keeper=Keeper(),
                        failures=quiet(), batch_size=10, within=0.001)
     loop.consumer = consumer  # type: ignore[assignment]
     loop.producer = producer  # type: ignore[assignment]
@@ -359,3 +365,87 @@ def test_a_batch_behind_one_that_was_never_delivered_commits_nothing() -> None:
         return consumer.commits
 
     assert asyncio.run(run()) == []
+
+
+class SlowCommits(Consumer):
+    """Its first commit returns only when the test releases it (a coordinator lingering)."""
+
+    def __init__(self, batches: list[dict[TopicPartition, list[Record]]]):
+        super().__init__(batches)
+        self.release = asyncio.Event()
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if not self.commits:
+            self.log.append("commit started")
+            await self.release.wait()
+        await super().commit(offsets)
+
+
+def test_a_slow_commit_holds_no_batch_and_the_next_commit_covers_those_delivered_meanwhile(
+        ) -> None:
+    async def run() -> tuple[list[str], list[dict[TopicPartition, int]]]:
+        consumer = SlowCommits([fetched(P0, 0), fetched(P0, 1), fetched(P1, 5),
+                                fetched(P0, 2)])
+        producer = Producer(consumer.log)  # every batch acknowledged at once
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        # more batches than IN_FLIGHT go out while the first commit is still out
+        await until(lambda: len(producer.sent) == 4)
+        assert consumer.commits == []
+        consumer.release.set()
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return consumer.log, consumer.commits
+
+    log, commits = asyncio.run(run())
+    assert hotloop.IN_FLIGHT < 4
+    assert commits == [{P0: 1}, {P0: 3, P1: 6}]  # the second: the three delivered meanwhile
+    assert log.index("send 0@2") < log.index("commit [(0, 1)]")
+
+
+def test_a_revocation_waits_for_the_commit_that_is_out() -> None:
+    async def run() -> list[str]:
+        consumer = SlowCommits([fetched(P0, 0)])
+        loop = make_loop(consumer, Producer(consumer.log), one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: "commit started" in consumer.log)
+        revoking = asyncio.create_task(loop.revoked([P0, P1]))
+        await asyncio.sleep(0.05)
+        assert not revoking.done()
+        consumer.release.set()
+        await asyncio.wait_for(revoking, 1)
+        consumer.log.append("revoked")
+        await stop(loop, task)
+        return consumer.log
+
+    assert asyncio.run(run())[-2:] == ["commit [(0, 1)]", "revoked"]
+
+
+def test_a_batchs_metrics_count_every_output_under_its_labels() -> None:
+    from prometheus_client import REGISTRY
+
+    from gatekeeper.stream.app import _finished
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    def blocked(*rules: str) -> Any:
+        return {"reasons": [{"rule": r} for r in rules]}
+
+    before = (value("gatekeeper_decisions_total", decision="allowed", rule="", channel=""),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="sms"),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/b", channel="sms"),
+              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
+              value("gatekeeper_invalid_total", source="requests"))
+    outputs = [Outgoing("allowed", b"d", b"1"), Outgoing("allowed", b"d", b"2"),
+               Outgoing("review", b"d", b"3", (), blocked("t/a", "t/b"), "sms"),
+               Outgoing("review", b"d", b"4", (), blocked("t/a"), "sms"),
+               Outgoing("review", b"d", b"5", (), blocked("t/a"), "call"),
+               Outgoing("invalid", b"d", b"6"), Outgoing("decisions", b"d", b"7")]
+    _finished([Incoming(b"d", b"x", "req", 0, i) for i in range(6)], outputs, 0.01)
+    after = (value("gatekeeper_decisions_total", decision="allowed", rule="", channel=""),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="sms"),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/b", channel="sms"),
+             value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
+             value("gatekeeper_invalid_total", source="requests"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 1, 1, 1]

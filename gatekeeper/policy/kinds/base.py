@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
-from gatekeeper.counters.keys import Hasher
+from gatekeeper.counters.keys import Hasher, rule_code
 from gatekeeper.model import ContactRequest, DebtorProfile, DebtorState, Reason
 from gatekeeper.policy.checks import Ctx, Param
 from gatekeeper.policy.model import Params, Rule
@@ -128,3 +129,9 @@ def except_purposes(purposes: frozenset[str]) -> str:
     """The describe suffix for ``except_purposes``."""
     listed = ", ".join(sorted(purposes))
     return f"; except purposes {listed}" if listed else ""
+
+
+@lru_cache(maxsize=4096)
+def code_of(rule_name: str) -> str:
+    """``rule_code``, remembered: counter and gap fields ask for it on every request."""
+    return rule_code(rule_name)

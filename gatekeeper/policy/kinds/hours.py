@@ -50,11 +50,23 @@ def _describe(p: HoursParams) -> str:
     return "; ".join(days) + extra
 
 
-def hours(p: HoursParams, zones: tuple[str, ...], region: str | None) -> list[Hours]:
-    """The rule's windows in each zone (with the region's holidays when they block)."""
+def hours(p: HoursParams, zones: tuple[str, ...], region: str | None) -> tuple[Hours, ...]:
+    """The rule's windows in each zone (with the region's holidays when they block);
+    remembered per rule, zones and region (a policy's params never change once loaded: they
+    are told apart by identity), as requests of a shape repeat."""
     holiday_region = region if p.holidays == "block" else None
-    categories = tuple(sorted(p.holiday_categories or ("public",)))
-    return [Hours.of(z, p.windows, holiday_region, categories) for z in zones]
+    key = (id(p), zones, holiday_region)
+    found = _HOURS.get(key)
+    if found is None or found[0] is not p:
+        if len(_HOURS) >= 65536:
+            _HOURS.clear()
+        categories = tuple(sorted(p.holiday_categories or ("public",)))
+        found = _HOURS[key] = (p, tuple(Hours.of(z, p.windows, holiday_region, categories)
+                                        for z in zones))
+    return found[1]
+
+
+_HOURS: dict[tuple[int, tuple[str, ...], str | None], tuple[HoursParams, tuple[Hours, ...]]] = {}
 
 
 def _plan(rule: Rule, p: HoursParams, planning: Planning) -> Reason | None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gatekeeper.counters.keys import rule_code
 from gatekeeper.localtime import day_number, month_number, week_number
 from gatekeeper.model import Reason
 from gatekeeper.policy import checks
 from gatekeeper.policy.checks import CALENDAR, OUTCOMES, SCOPES, Ctx, Param
-from gatekeeper.policy.kinds.base import CounterCheck, Kind, Planning
+from gatekeeper.policy.kinds.base import CounterCheck, Kind, Planning, code_of
 from gatekeeper.policy.model import Params, Rule
 
 NOUNS = {"call": "calls", "sms": "texts", "email": "emails", "letter": "letters", "visit": "visits"}
@@ -103,7 +102,7 @@ def counter(rule: Rule, p: LimitParams, planning: Planning) -> CounterCheck:
     """The counter fields of the request's window and scope (field ``<rule>|<scope>|<period>``,
     day-granular for rolling windows)."""
     scope, words = _scope(p, planning)
-    code = rule_code(rule.name)
+    code = code_of(rule.name)
     day = planning.day
     if p.rolling_days:
         today = day_number(day)

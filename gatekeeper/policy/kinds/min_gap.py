@@ -20,11 +20,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gatekeeper.counters.keys import rule_code
 from gatekeeper.model import CHANNELS, Reason
 from gatekeeper.policy import checks
 from gatekeeper.policy.checks import Ctx, Param
-from gatekeeper.policy.kinds.base import GapCheck, Kind, Planning
+from gatekeeper.policy.kinds.base import GapCheck, Kind, Planning, code_of
 from gatekeeper.policy.model import Params, Rule
 
 DAY = 86400
@@ -73,7 +72,7 @@ def _channel_words(channels: frozenset[str]) -> str:
 
 
 def _field(rule: Rule, p: MinGapParams, planning: Planning) -> str:
-    code = rule_code(rule.name)
+    code = code_of(rule.name)
     if p.per == "destination":
         request = planning.request
         return f"t:{code}:{planning.hasher.destination(request.channel, request.destination)[:12]}"
