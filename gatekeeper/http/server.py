@@ -47,7 +47,7 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
     await service.start()
     app = build_app(service, keys, http.max_body)
     if tls is not None:
-        app.middlewares.append(hsts)
+        app.middlewares.insert(0, hsts)  # outermost: refusals by the guard get it too
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
