@@ -48,7 +48,8 @@ secure_secrets() {
 }
 
 # secure_tls: a CA and one server certificate (127.0.0.1, localhost) for the broker and Redis,
-# made once. The certificate is also the broker's client certificate on the controller listener.
+# made once (also for the hosts `kafka` and `redis` of docker-compose.secure.yml). The
+# certificate is also the broker's client certificate on the controller listener.
 secure_tls() {
     mkdir -p "$TLS"; chmod 700 "$TLS"
     [[ -s $TLS/server.p12 ]] && return 0
@@ -59,7 +60,7 @@ secure_tls() {
             -keyout ca.key -out ca.pem 2>/dev/null
         openssl req -newkey rsa:2048 -nodes -subj "/CN=$BROKER_CN" -keyout server.key \
             -out server.csr 2>/dev/null
-        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kafka,DNS:redis" \
             "extendedKeyUsage=serverAuth,clientAuth" >server.ext
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
             -extfile server.ext -out server.pem 2>/dev/null
@@ -228,4 +229,26 @@ export GATEKEEPER_REDIS_PASSWORD_FILE=$SECRETS/redis-gatekeeper.password
 export GATEKEEPER_REDIS_CA_FILE=$TLS/ca.pem
 export GK_SECURE_DIR=$SDIR
 EOF
+}
+
+# secure_cmd_secrets: only the CA, certificates, passwords and the files docker-compose.secure.yml
+# mounts (under $SDIR/compose/: the broker's server.properties for the hosts kafka/redis, the
+# Redis ACL file); starts nothing.
+secure_cmd_secrets() {
+    mkdir -p "$SDIR/compose"
+    secure_secrets
+    secure_tls
+    local out="$SDIR/compose"
+    (
+        umask 077
+        HOST=0.0.0.0 KCONF="$out" KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 TLS=/run/secrets/tls
+        kafka_write_config
+        sed -i -e 's#^controller.quorum.voters=.*#controller.quorum.voters=1@kafka:9093#' \
+            -e 's#^log.dirs=.*#log.dirs=/var/lib/kafka/data#' \
+            -e 's#^advertised.listeners=.*#advertised.listeners=SASL_SSL://kafka:9092#' \
+            "$out/server.properties"
+        secure_redis_acl >"$out/redis-users.acl"
+    )
+    rm -f "$out/log4j2.properties"
+    log "secure: CA, certificates, passwords and compose files in $SDIR (nothing started)"
 }

@@ -49,7 +49,7 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
     console = attach_console(app, settings)  # the review console under /console/
     await service.start()
     if tls is not None:
-        app.middlewares.append(hsts)
+        app.middlewares.insert(0, hsts)  # outermost: refusals by the guard get it too
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()

@@ -64,5 +64,5 @@ def with_tls(app: web.Application, env: Mapping[str, str] | None = None
     """The TLS context (None: plain HTTP), with HSTS added to ``app`` (before it starts)."""
     context = server_context(env)
     if context is not None:
-        app.middlewares.append(hsts)
+        app.middlewares.insert(0, hsts)  # outermost: refusals by the guard get it too
     return context
