@@ -65,6 +65,7 @@ from harness import (  # noqa: E402
     stack_up,
     stop_all_children,
 )
+from phases.backtest import phase_backtest  # noqa: E402
 from phases.cluster import phase_cluster  # noqa: E402
 from phases.durability import phase_durability  # noqa: E402
 from phases.latency import phase_latency  # noqa: E402
@@ -175,6 +176,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             except Exception as exc:  # noqa: BLE001 - a missing redis-cli or cluster
                 P.done(f"cluster: failed ({exc!r}); the other figures stand")
                 results["cluster"] = {"error": repr(exc)}
+        if "backtest" in want:
+            results["backtest"] = await phase_backtest(run)
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
