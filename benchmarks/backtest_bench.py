@@ -123,13 +123,21 @@ async def through_kafka(record: list[Message], history: SyntheticHistory) -> dic
             await admin.close()
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    history = SyntheticHistory(args.debtors, args.days, seed=args.seed)
-    started = time.perf_counter()
+async def record_month(debtors: int, days: int, seed: int
+                       ) -> tuple[SyntheticHistory, list[Message], Range]:
+    """A synthetic history decided by the ``default`` pack, and the range a backtest
+    replays of it: all but its first week (which warms the counters up)."""
+    history = SyntheticHistory(debtors, days, seed=seed)
     record = await record_synthetic(history, ["default"])
+    return history, record, Range(history.start + timedelta(days=7),
+                                  history.start + timedelta(days=days))
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.perf_counter()
+    history, record, span = await record_month(args.debtors, args.days, args.seed)
     recorded = time.perf_counter() - started
     decisions = sum(1 for m in record if m.kind == "decisions")
-    span = Range(history.start + timedelta(days=7), history.start + timedelta(days=args.days))
     with tempfile.TemporaryDirectory() as folder:
         strict = Path(folder) / "strict.yaml"
         strict.write_text(STRICT)

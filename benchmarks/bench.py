@@ -65,6 +65,7 @@ from harness import (  # noqa: E402
     stack_up,
     stop_all_children,
 )
+from phases.backtest import phase_backtest  # noqa: E402
 from phases.cluster import phase_cluster  # noqa: E402
 from phases.console import console_report, phase_console  # noqa: E402
 from phases.durability import phase_durability  # noqa: E402
@@ -182,6 +183,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             results["console_index"] = await phase_console(run)
         if "http" in want:
             results["http"] = await phase_http(run)
+        if "backtest" in want:
+            results["backtest"] = await phase_backtest(run)
         if cfg.profile:
             results["profile"] = await phase_profile(run)
     finally:
@@ -309,7 +312,7 @@ def main() -> int:
                         "debtor.events before it starts (default), or applied to Redis by "
                         "the harness (the worker then learns them by stale answers)")
     parser.add_argument("--phases", help="comma-separated subset of aiokafka,faust,hot,"
-                        "gatekeeper,workers2,latency,lua,durability,cluster,console,http "
+                        "gatekeeper,workers2,latency,lua,durability,cluster,console,http,backtest "
                         "(default: all)")
     parser.add_argument("--console-decisions", type=int,
                         help="decisions the console index phase ingests (default 1,000,000; "

@@ -23,7 +23,7 @@ ROOT = HERE.parent
 
 PARTITIONS = 4
 PHASES = frozenset({"aiokafka", "faust", "hot", "gatekeeper", "workers2", "latency", "lua",
-                    "durability", "cluster", "console", "http"})
+                    "durability", "cluster", "console", "http", "backtest"})
 SOURCE: dict[str, Any] = {"dir": ROOT}  # where the benchmarked gatekeeper package is (--ref)
 SIGNING_KEY = "bench-signing-key"
 HASH_KEY = "bench-hash-key"

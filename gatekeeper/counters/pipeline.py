@@ -14,6 +14,11 @@ commands: a restart in between breaks the connection, so the run id read is the 
 server that ran them. A command answered ``MOVED`` or ``ASK`` did not run; ``per_node``
 refreshes the slot map and sends it again (a few times, then the error stands).
 
+Replies are read in one go from the connection's hiredis reader when redis-py reads with
+hiredis (it does whenever the package is installed: it is a dependency): one parse per
+socket read instead of one awaited ``read_response`` per reply; any other parser is read
+reply by reply.
+
 Error answers (``ResponseError``) take their command's place in the answers; a connection
 that fails, times out or is cancelled half-way is closed before it goes back to its pool
 (its unread replies must never answer the next pipeline).
@@ -27,7 +32,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import hiredis
+from redis._parsers.hiredis import NOT_ENOUGH_DATA, _AsyncHiredisParser
 from redis.exceptions import AskError, MovedError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 Command = tuple[Any, ...]
 PROBE: Command = ("INFO", "server")
@@ -43,17 +50,38 @@ async def on_connection(connection: Any, commands: Sequence[Command], timeout: f
     try:
         async with asyncio.timeout(timeout):
             await connection.send_packed_command(payload, check_health=False)
-            answers: list[Any] = []
-            for _ in commands:
-                try:
-                    answers.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as error:
-                    answers.append(error)
+            parser = getattr(connection, "_parser", None)
+            if isinstance(parser, _AsyncHiredisParser):
+                answers = await _read_all(parser, len(commands))
+            else:
+                answers = []
+                for _ in commands:
+                    try:
+                        answers.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as error:
+                        answers.append(error)
         done = True
         return answers
     finally:
         if not done:
             await connection.disconnect()
+
+
+async def _read_all(parser: Any, count: int) -> list[Any]:
+    """``count`` replies from redis-py's hiredis parser: every reply already received is
+    parsed before the socket is read again. Error replies come as ``ResponseError``
+    values; a connection error (or a server that closed it) raises."""
+    reader = parser._reader  # (redis-py's hiredis.Reader: decodes as the client does)
+    answers: list[Any] = []
+    while len(answers) < count:
+        reply = reader.gets()
+        if reply is NOT_ENOUGH_DATA:
+            await parser.read_from_socket()
+            continue
+        if isinstance(reply, RedisConnectionError):
+            raise reply
+        answers.append(reply)
+    return answers
 
 
 async def single(client: Any, commands: Sequence[Command], timeout: float) -> list[Any]:

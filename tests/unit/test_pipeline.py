@@ -57,3 +57,39 @@ def test_a_pipeline_that_takes_too_long_times_out_and_closes_the_connection() ->
     with pytest.raises(TimeoutError):
         asyncio.run(pipeline.on_connection(connection, [("PING",)] * 3, 0.3))
     assert connection.disconnected
+
+
+class Parser:
+    """redis-py's hiredis parser as ``pipeline._read_all`` uses it: a reader, and a socket
+    that hands over the bytes in the pieces given."""
+
+    def __init__(self, pieces: list[bytes]):
+        from redis._parsers.base import _AsyncRESPBase
+        from redis._parsers.hiredis import NOT_ENOUGH_DATA
+
+        self._reader = hiredis.Reader(replyError=_AsyncRESPBase.parse_error,
+                                      notEnoughData=NOT_ENOUGH_DATA, encoding="utf-8")
+        self.pieces = pieces
+        self.reads = 0
+
+    async def read_from_socket(self) -> bool:
+        if not self.pieces:
+            raise RedisConnectionError("Connection closed by server.")
+        self.reads += 1
+        self._reader.feed(self.pieces.pop(0))
+        return True
+
+
+def test_replies_are_read_in_one_go_even_when_split_across_socket_reads() -> None:
+    wire = b"+OK\r\n-NOSCRIPT No matching script\r\n*2\r\n$7\r\nallowed\r\n:3\r\n"
+    parser = Parser([wire[:9], wire[9:30], wire[30:]])
+    answers = asyncio.run(pipeline._read_all(parser, 3))
+    assert answers[0] == "OK" and isinstance(answers[1], NoScriptError)
+    assert answers[2] == ["allowed", 3]
+    assert parser.reads == 3
+
+
+def test_a_connection_closed_before_every_reply_came_raises() -> None:
+    parser = Parser([b"+OK\r\n"])
+    with pytest.raises(RedisConnectionError):
+        asyncio.run(pipeline._read_all(parser, 2))
