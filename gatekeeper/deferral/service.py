@@ -1,7 +1,9 @@
 """The worker's release loop: every ``TICK`` seconds, the entries due in the schedules of
 the request partitions this worker is assigned, oldest time first and in request order
 within a time, paced at ``rate`` per second (a burst of at most one second's worth), so
-that thousands parked until one instant do not stampede the carriers.
+that thousands parked until one instant do not stampede the carriers: the k-th of them
+leaves about k / rate seconds after its time, by design. At most ``batch`` are decided in
+one step (one gate batch), so that the first of a crowd go out at once.
 
     due (one pipeline) ──► claim ──► decide (the gate) ──► deliver, acknowledged
         ──► settle (finish or park again)
@@ -41,13 +43,14 @@ T = TypeVar("T")
 class Releaser:
     def __init__(self, gate: Gate, schedule: Schedule, runner: Runner,
                  partitions: Callable[[], Sequence[int]], *, signing_key: bytes | None,
-                 rate: float, clock: Clock = lambda: datetime.now(UTC)):
+                 rate: float, batch: int = 500, clock: Clock = lambda: datetime.now(UTC)):
         self.gate = gate
         self.schedule = schedule
         self.runner = runner
         self.partitions = partitions
         self.signing_key = signing_key
         self.rate = max(rate, 1.0)
+        self.batch = batch  # releases decided in one step at most (the first go out sooner)
         self.clock = clock
         self._tokens = self.rate
         self._last = time.monotonic()
@@ -73,7 +76,7 @@ class Releaser:
     async def step(self) -> int:
         """Release what is due now, within the pace; how many were released."""
         partitions = list(self.partitions())
-        limit = self._allowance()
+        limit = min(self._allowance(), self.batch)
         if not partitions or limit < 1:
             return 0
         dues = await self._due(partitions, limit)
