@@ -11,6 +11,10 @@
 5. No opt-out, status, cool-down or missing opt-in that the debtor's events had put in force
    before the request was produced (broker timestamps) was ignored: see
    ``gatekeeper.invariant_events`` (read from ``debtor.events`` when given).
+
+Deferral (read from ``contact.deferred`` when given): a cancel on the input topic is not a
+request; a request announced there and not decided since is parked, not lost; one a cancel
+withdrew (``found: cancelled``) is not lost, and must never be allowed.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class Report:
     duplicates: int = 0
     events: int = 0
     bound: int = 0  # allowed requests with events of their debtor before them (checked)
+    parked: int = 0  # deferred, not decided yet (or withdrawn by a cancel)
     violations: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -73,7 +78,7 @@ class Report:
         lines = [f"inputs {self.inputs}: allowed {self.allowed}, review {self.review}, "
                  f"invalid {self.invalid} (re-emitted duplicates {self.duplicates}); "
                  f"events {self.events}, allowed requests after events of their debtor "
-                 f"{self.bound}"]
+                 f"{self.bound}; parked {self.parked}"]
         if self.ok:
             lines.append("no violations: nothing lost, nothing doubled, no limit exceeded, "
                          "nothing allowed out of hours, allowed bytes unchanged, no opt-out "
@@ -86,8 +91,10 @@ class Report:
 
 def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[Record],
           invalid: Sequence[Record], policy: Policy, input_topic: str,
-          events: Sequence[Record] = ()) -> Report:
+          events: Sequence[Record] = (), deferred: Sequence[Record] = ()) -> Report:
     report = Report(len(inputs), len(allowed), len(review), len(invalid), events=len(events))
+    announced, withdrawn = _deferral(deferred)
+    cancels = 0
     invalid_sources: Counter[tuple[int, int]] = Counter()
     for record in invalid:
         source = orjson.loads(record.value or b"{}").get("source", {})
@@ -102,6 +109,9 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
         try:
             request = parse_request(record.value)  # type: ignore[arg-type]
         except InvalidInput as error:
+            if _is_cancel(record.value):
+                cancels += 1
+                continue
             report.add("lost", f"malformed input {record.partition}@{record.offset} is not on "
                                f"the invalid topic ({error.message})")
             continue
@@ -133,13 +143,19 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
                                     "a valid input")
         if len(where) > 1:
             report.add("doubled", f"{request_id!r} left on both allowed and review")
+        if request_id in withdrawn and "allowed" in where:
+            report.add("cancelled", f"{request_id!r} was allowed after a cancel withdrew it")
         if len(decision_ids[request_id]) > 1:
             report.add("doubled", f"{request_id!r} got different decisions "
                                   f"{sorted(decision_ids[request_id])}")
     for request_id in values_by_id:
         if request_id not in fates:
+            if request_id in announced or request_id in withdrawn:
+                report.parked += 1
+                continue
             report.add("lost", f"{request_id!r} was read but left on no output topic")
-    outputs = len(allowed) + len(review) + sum(invalid_sources.values())
+    outputs = len(allowed) + len(review) + sum(invalid_sources.values()) + cancels + \
+        report.parked
     report.duplicates = max(0, outputs - len(inputs))
     if outputs < len(inputs):
         report.add("lost", f"{len(inputs)} inputs but only {outputs} outputs")
@@ -149,6 +165,28 @@ def check(inputs: Sequence[Record], allowed: Sequence[Record], review: Sequence[
         report.bound = check_bound(report, list(first_allowed.values()), requested_at, events,
                                    policy)
     return report
+
+
+def _is_cancel(value: bytes | None) -> bool:
+    try:
+        body = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and "cancel" in body
+
+
+def _deferral(deferred: Sequence[Record]) -> tuple[set[str], set[str]]:
+    """The request ids announced as parked, and those a cancel withdrew."""
+    announced: set[str] = set()
+    withdrawn: set[str] = set()
+    for record in deferred:
+        body = orjson.loads(record.value or b"{}")
+        if "cancel" in body:
+            if body.get("found") == "cancelled":
+                withdrawn.add(str(body["cancel"]))
+        else:
+            announced.add(str(body.get("request", {}).get("request_id")))
+    return announced, withdrawn
 
 
 def _request_id(value: bytes | None) -> str:
@@ -222,14 +260,14 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 60.0) -> list[
 
 
 async def check_topics(bootstrap: str, topics: dict[str, str], policy: Policy) -> Report:
-    inputs, allowed, review, invalid, events = [
+    inputs, allowed, review, invalid, events, deferred = [
         await read_topic(bootstrap, topics[k])
-        for k in ("requests", "allowed", "review", "invalid", "events")]
-    return check(inputs, allowed, review, invalid, policy, topics["requests"], events)
+        for k in ("requests", "allowed", "review", "invalid", "events", "deferred")]
+    return check(inputs, allowed, review, invalid, policy, topics["requests"], events, deferred)
 
 
 def describe_counts(report: Report) -> dict[str, Any]:
     return {"inputs": report.inputs, "allowed": report.allowed, "review": report.review,
             "invalid": report.invalid, "duplicates": report.duplicates,
-            "events": report.events, "bound": report.bound,
+            "events": report.events, "bound": report.bound, "parked": report.parked,
             "violations": dict(report.counts)}

@@ -106,7 +106,7 @@ async def rebuild(settings: Settings, gate: Gate, progress: Callable[[str], None
     finally:
         await consumer.stop()
     return {**stats.as_dict(),  # then the deferral schedule, from the records now back
-            "deferred": await rebuild_schedule(settings, gate.store, now)}
+            **await rebuild_schedule(settings, gate.store, now)}
 
 
 def _progress(stats: Stats, number: int, total: int, started: float) -> str:

@@ -112,6 +112,7 @@ def calls(states: dict[str, Parked], keep_seconds: int) -> list[Call]:
 
 async def rebuild_schedule(settings: Settings, store: StoreContract, now: datetime
                            ) -> dict[str, Any]:
+    """Put the schedule back; how many requests are parked again, and remembered finished."""
     keep = settings.decision_ttl_days * 86400
     since = now - timedelta(days=settings.defer_horizon, seconds=keep) - timedelta(days=1)
     since_ms = int(since.timestamp() * 1000)
@@ -123,7 +124,7 @@ async def rebuild_schedule(settings: Settings, store: StoreContract, now: dateti
     try:
         found = await partitions_of(settings.broker, list(topics.values()))
         if settings.topics["deferred"] not in found:
-            return {"parked": 0, "finished": 0}
+            return {"deferred_parked": 0, "deferred_finished": 0}
         for group in partition_groups(found):
             fold = Fold()
             items = await read_partitions(consumer, topics, found, group,
@@ -141,4 +142,4 @@ async def rebuild_schedule(settings: Settings, store: StoreContract, now: dateti
             parked += sum(1 for s in states.values() if not s.finished)
     finally:
         await consumer.stop()
-    return {"parked": parked, "finished": finished}
+    return {"deferred_parked": parked, "deferred_finished": finished}

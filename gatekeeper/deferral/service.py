@@ -1,7 +1,9 @@
 """The worker's release loop: every ``TICK`` seconds, the entries due in the schedules of
 the request partitions this worker is assigned, oldest time first and in request order
 within a time, paced at ``rate`` per second (a burst of at most one second's worth), so
-that thousands parked until one instant do not stampede the carriers.
+that thousands parked until one instant do not stampede the carriers: the k-th of them
+leaves about k / rate seconds after its time, by design. At most ``batch`` are decided in
+one step (one gate batch), so that the first of a crowd go out at once.
 
     due (one pipeline) ──► claim ──► decide (the gate) ──► deliver, acknowledged
         ──► settle (finish or park again)
@@ -41,13 +43,16 @@ T = TypeVar("T")
 class Releaser:
     def __init__(self, gate: Gate, schedule: Schedule, runner: Runner,
                  partitions: Callable[[], Sequence[int]], *, signing_key: bytes | None,
-                 rate: float, clock: Clock = lambda: datetime.now(UTC)):
+                 rate: float, batch: int = 500, clock: Clock = lambda: datetime.now(UTC),
+                 before_decide: Callable[[], Awaitable[object]] | None = None):
         self.gate = gate
         self.schedule = schedule
         self.runner = runner
         self.partitions = partitions
         self.signing_key = signing_key
         self.rate = max(rate, 1.0)
+        self.batch = batch  # releases decided in one step at most (the first go out sooner)
+        self.before_decide = before_decide  # the worker applies the acknowledged events there
         self.clock = clock
         self._tokens = self.rate
         self._last = time.monotonic()
@@ -73,7 +78,7 @@ class Releaser:
     async def step(self) -> int:
         """Release what is due now, within the pace; how many were released."""
         partitions = list(self.partitions())
-        limit = self._allowance()
+        limit = min(self._allowance(), self.batch)
         if not partitions or limit < 1:
             return 0
         dues = await self._due(partitions, limit)
@@ -86,12 +91,19 @@ class Releaser:
         chosen = [d for d, a in zip(dues, answers, strict=True) if sw.status(a)[0] == "claimed"]
         if not chosen:
             return 0
-        results = await self._held(lambda: decide_due(self.gate, self.schedule, chosen,
-                                                      self.clock(), self.signing_key))
+        results = await self._held(lambda: self._decide(chosen))
         await self.runner.deliver([o for r in results for o in r.outputs])
         await self._held(lambda: self.schedule.store.run([r.settle for r in results]))
         self._count(results, now)
         return len(chosen)
+
+    async def _decide(self, chosen: list[sw.Due]) -> list[Released]:
+        """Decide at the time of this attempt, after every debtor event the broker had
+        acknowledged by then is applied (an opt-out just before the release binds it)."""
+        if self.before_decide is not None:
+            await self.before_decide()
+        return await decide_due(self.gate, self.schedule, chosen, self.clock(),
+                                self.signing_key)
 
     async def _held(self, work: Callable[[], Awaitable[T]]) -> T:
         """``work``'s answer, retried while Redis fails (held, as the request loop is)."""

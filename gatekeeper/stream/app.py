@@ -129,7 +129,9 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             beacon=app.beacon)
         app.service(loop)  # type: ignore[arg-type] # an instance is started as is
         releaser = Releaser(gate, schedule, loop.runner, loop.partitions,
-                            signing_key=signing_key, rate=settings.defer_release_rate)
+                            signing_key=signing_key, rate=settings.defer_release_rate,
+                            batch=settings.batch_size,
+                            before_decide=lambda: catchup.catch_up(datetime.now(UTC)))
         app.task(releaser.run)
     else:  # the faust agent, for comparison
         @app.agent(topics["requests"], concurrency=1)

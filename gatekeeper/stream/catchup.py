@@ -11,6 +11,7 @@ the same events, and dead-letters the invalid ones.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -36,6 +37,8 @@ class EventsCatchUp:
         self._consumer: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self.applied = 0
+        self._starting = asyncio.Lock()  # the request loop and the deferral release loop
+        self._reading = asyncio.Lock()  # share this reader
 
     async def _start(self) -> AIOKafkaConsumer:
         # A broker answers one connection's requests in order: while a fetch long-polls
@@ -75,7 +78,8 @@ class EventsCatchUp:
 
     async def end_offsets(self) -> dict[TopicPartition, int]:
         """The events topic's end offsets now: one ListOffsets request."""
-        consumer = self._consumer or await self._start()
+        async with self._starting:
+            consumer = self._consumer or await self._start()
         if not self._partitions:  # no events topic yet: look again next time
             await self.stop()
             return {}
@@ -88,17 +92,18 @@ class EventsCatchUp:
         requests were read, and not sooner; otherwise asked now); return how many were read.
         Kafka or Redis failures propagate (the caller holds the batch and retries)."""
         ends = await (ends_asked if ends_asked is not None else self.end_offsets())
-        consumer = self._consumer
-        if consumer is None or not self._partitions:
-            return 0
-        behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}
-        consumer.resume(*behind)
-        try:
-            read = await self._read(consumer, behind, ends, now)
-        finally:
-            consumer.pause(*self._partitions)
-        self.applied += read
-        return read
+        async with self._reading:  # (the deferral release loop catches up too)
+            consumer = self._consumer
+            if consumer is None or not self._partitions:
+                return 0
+            behind = {tp for tp in self._partitions if await consumer.position(tp) < ends[tp]}
+            consumer.resume(*behind)
+            try:
+                read = await self._read(consumer, behind, ends, now)
+            finally:
+                consumer.pause(*self._partitions)
+            self.applied += read
+            return read
 
     async def _read(self, consumer: AIOKafkaConsumer, behind: set[TopicPartition],
                     ends: dict[TopicPartition, int], now: datetime) -> int:

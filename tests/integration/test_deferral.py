@@ -107,9 +107,9 @@ async def test_parked_requests_go_out_when_the_window_opens(
     await produce(bootstrap, topic_prefix + "debtor.events", [(b"debtor-1", orjson.dumps({
         "event_id": "ev-1", "debtor_id": "debtor-1", "type": "opt_out", "channel": "visit",
         "occurred_at": datetime.now(UTC).isoformat()}))])
-    cancels = await consume(topic_prefix + "contact.deferred", PARKED + 1, timeout=30)
-    assert orjson.loads(cancels[-1].value)["found"] == "cancelled" or any(
-        orjson.loads(r.value).get("found") == "cancelled" for r in cancels)
+    recorded = await consume(topic_prefix + "contact.deferred", PARKED + 1, timeout=30)
+    assert [orjson.loads(r.value).get("found") for r in recorded
+            if "cancel" in orjson.loads(r.value)] == ["cancelled"], worker.log_tail()
     assert datetime.now(UTC) < opening, "the test was too slow to park before the opening"
     await asyncio.sleep(max(0.0, (opening - datetime.now(UTC)).total_seconds()))
     allowed = await consume(topic_prefix + "contact.allowed", PARKED - 2, timeout=60)

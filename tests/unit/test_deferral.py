@@ -4,6 +4,7 @@ parked by the stream path, then released, re-reviewed or cancelled through the s
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -149,7 +150,8 @@ def incoming(value: dict[str, Any], offset: int, partition: int = 0) -> Incoming
                     "contact.requests", partition, offset)
 
 
-async def _world(clock: Clock) -> tuple[Gate, Schedule, Releaser, list[Outgoing]]:
+async def _world(clock: Clock, before_decide: Any = None
+                 ) -> tuple[Gate, Schedule, Releaser, list[Outgoing]]:
     gate, store = await _gate(clock)
     schedule = Schedule(store)
     sent: list[Outgoing] = []
@@ -162,7 +164,7 @@ async def _world(clock: Clock) -> tuple[Gate, Schedule, Releaser, list[Outgoing]
 
     runner = Runner(produce, Keeper(store, KEY, never))
     releaser = Releaser(gate, schedule, runner, lambda: [0], signing_key=b"sign", rate=100,
-                        clock=clock)
+                        clock=clock, before_decide=before_decide and partial(before_decide, gate))
     return gate, schedule, releaser, sent
 
 
@@ -209,12 +211,14 @@ async def test_a_parked_request_is_announced_then_forwarded_when_the_window_open
 
 
 async def test_an_opt_out_while_parked_sends_it_to_review() -> None:
+    async def opt_out(gate: Gate) -> None:  # acknowledged just before the release: caught up
+        await gate.apply_events([event_from_dict({
+            "event_id": "e1", "debtor_id": "D1", "type": "opt_out", "channel": "call",
+            "occurred_at": "2026-03-03T12:59:59Z"})])
+
     clock = Clock(NIGHT)
-    gate, schedule, releaser, sent = await _world(clock)
+    gate, schedule, releaser, sent = await _world(clock, opt_out)
     await process_requests(gate, [incoming(body(), 1)], NIGHT, b"sign", deferral=schedule)
-    await gate.apply_events([event_from_dict({
-        "event_id": "e1", "debtor_id": "D1", "type": "opt_out", "channel": "call",
-        "occurred_at": "2026-03-03T08:00:00Z"})])
     clock.now = OPENS
     assert await releaser.step() == 1
     assert kinds(sent) == ["review", "decisions"]

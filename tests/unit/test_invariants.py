@@ -186,3 +186,26 @@ def test_a_lift_produced_after_the_request_but_before_the_decision_may_be_honour
     # a lift and a new cease, both between request and decision: one state allowed it
     again = event(3, "cease", 4000, occurred="2026-03-02T16:45:00Z")
     assert bound(req(1), event(1, "cease", 1000), lift, again) == {}
+
+
+def test_parked_and_cancelled_requests_are_not_lost_and_a_cancelled_one_is_never_sent() -> None:
+    def announced(value: bytes) -> Record:
+        return Record(0, 0, b"d1", orjson.dumps({"request": orjson.loads(value),
+                                                 "decision": {}, "deferred_until": NOON_NY}))
+
+    def cancel(i: int) -> bytes:
+        return orjson.dumps({"cancel": f"r{i}", "debtor_id": "d1"})
+
+    withdrawn = Record(0, 0, b"d1", orjson.dumps({"cancel": "r3", "debtor_id": "d1",
+                                                  "found": "cancelled", "at": NOON_NY}))
+    values = [req(1), req(2), req(3), cancel(3)]
+    report = check(inputs(*values), [allowed(values[0], "a1")], [], [], POLICY, TOPIC,
+                   deferred=[announced(values[1]), announced(values[2]), withdrawn])
+    assert report.ok, report.summary()
+    assert (report.parked, report.duplicates) == (2, 0)  # r2 parked, r3 withdrawn
+    report = check(inputs(*values), [allowed(values[0], "a1"), allowed(values[2], "a3")], [],
+                   [], POLICY, TOPIC, deferred=[announced(values[1]), announced(values[2]),
+                                                withdrawn])
+    assert report.counts["cancelled"] == 1, report.summary()
+    report = check(inputs(*values), [allowed(values[0], "a1")], [], [], POLICY, TOPIC)
+    assert report.counts["lost"] == 3  # without contact.deferred: r2, r3, and the count
