@@ -72,7 +72,7 @@ class Batch:
     started: float
     outputs: list[Outgoing] = field(default_factory=list)
     abandoned: bool = False
-    delivered: bool = False  # every output acknowledged (then its offsets may be committed)
+    delivered: bool = False  # its outputs and every earlier batch's acknowledged (committable)
 
 
 class RequestLoop(Service):
@@ -245,12 +245,13 @@ class RequestLoop(Service):
         except Exception as exc:  # noqa: BLE001 - any produce failure: send the lot again
             self.runner.failures.broker_unavailable(exc, 0.0)
             await self.runner.deliver(batch.outputs)
-        batch.delivered = True
         if previous is not None:  # commit in batch order, and only behind delivered ones
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous[0])
             if not previous[1].delivered:
-                return  # (stopped half-way: the next owner reads both again)
+                return  # (stopped half-way: the next owner reads both again; this one stays
+                #          undelivered too, so no later batch commits past the gap)
+        batch.delivered = True
         self._deliverable(batch.read)
         if self.finished is not None:
             try:

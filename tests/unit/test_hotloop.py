@@ -367,6 +367,26 @@ def test_a_batch_behind_one_that_was_never_delivered_commits_nothing() -> None:
     assert asyncio.run(run()) == []
 
 
+def test_no_batch_commits_past_one_that_was_never_delivered() -> None:
+    """Three batches; the first is stopped before its acknowledgements, the second and the
+    third are acknowledged: the third must not commit offsets past the first one's gap."""
+    async def run() -> list[dict[TopicPartition, int]]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1), fetched(P0, 2)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 2)
+        loop.in_flight[0].cancel()  # stopped before the first batch's acknowledgements came
+        producer.ack(b"0@1")
+        await until(lambda: len(producer.pending) == 3)  # the third batch is sent
+        producer.ack(b"0@2")
+        await asyncio.sleep(0.1)
+        await stop(loop, task)
+        return consumer.commits
+
+    assert asyncio.run(run()) == []
+
+
 class SlowCommits(Consumer):
     """Its first commit returns only when the test releases it (a coordinator lingering)."""
 
