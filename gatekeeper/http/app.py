@@ -33,6 +33,7 @@ KEYS = web.AppKey("keys", KeyCheck)
 MAX_BODY = web.AppKey("max_body", int)
 CONSOLE = "/console"
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+JSON_TYPE = {"Content-Type": "application/json"}
 
 
 class BodyError(Exception):
@@ -51,8 +52,8 @@ def _error(kind: str, message: str, field: str = "", expected: str = "",
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None
           ) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(body=orjson.dumps(body), status=status,
+                        headers={**JSON_TYPE, **headers} if headers else JSON_TYPE)
 
 
 @web.middleware
@@ -106,7 +107,9 @@ async def read_body(request: web.Request) -> bytes:
         raise BodyError(413, "too_large", f"the body is {request.content_length} bytes, "
                         f"larger than {limit}", "", f"at most {limit} bytes",
                         request.content_length)
-    body = bytearray()
+    if request.content_length is not None:  # the usual case: one read, at most the limit
+        return await request.read()
+    body = bytearray()  # chunked: counted as it comes
     async for chunk in request.content.iter_any():
         body += chunk
         if len(body) > limit:
@@ -116,6 +119,8 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def _flag(request: web.Request, name: str) -> bool:
+    if not request.query_string:  # most checks: no query to parse
+        return False
     raw = request.query.get(name, "").strip().lower()
     if raw in TRUE or raw in FALSE:
         return raw in TRUE
