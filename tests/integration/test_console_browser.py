@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -401,3 +402,25 @@ def test_the_audit_chain_verifies(console_stack):
         time.sleep(1)
     assert {"account_added", "sign_in", "sign_in_failed", "release"} <= set(actions)
     assert actions.count("account_added") == 4  # three by the command, nora by the admin
+
+
+def test_one_server_answers_the_api_and_the_console(console_stack):
+    with urllib.request.urlopen(console_stack.root + "/healthz", timeout=10) as answer:
+        assert answer.status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the API keeps its Bearer guard
+        urllib.request.urlopen(console_stack.root + "/v1/debtors/nobody", timeout=10)
+    assert refused.value.code == 401
+
+
+def test_insights_draws_the_reports_charts_from_the_index(reviewer, console_stack):
+    reviewer.goto(console_stack.base + "/")
+    reviewer.click("header nav >> text=Insights")
+    reviewer.wait_for_url(console_stack.base + "/insights")
+    reviewer.click("nav.segmented >> text=24h")
+    chart = reviewer.locator("svg[aria-label='blocks by rule']")
+    assert chart.count() == 1
+    titles = chart.locator("title").all_text_contents()
+    assert any(t.startswith("default/letters-per-month: ") for t in titles), titles
+    assert any(t.startswith("default/opt-outs: ") for t in titles), titles
+    assert reviewer.locator("svg[aria-label='block rate by channel']").count() == 1
+    _shot(reviewer, "insights")
