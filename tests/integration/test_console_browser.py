@@ -424,3 +424,21 @@ def test_insights_draws_the_reports_charts_from_the_index(reviewer, console_stac
     assert any(t.startswith("default/opt-outs: ") for t in titles), titles
     assert reviewer.locator("svg[aria-label='block rate by channel']").count() == 1
     _shot(reviewer, "insights")
+
+
+def test_new_blocks_appear_in_the_queue_without_a_reload(reviewer, console_stack):
+    reviewer.goto(console_stack.base + "/review")
+    reviewer.evaluate("window.gkNotReloaded = true")  # gone if the page were loaded again
+    late = console_stack.debtor("LATE")
+    request = orjson.dumps({"request_id": f"{late}-1", "debtor_id": late, "channel": "call",
+                            "destination": "+442071234568", "requested_at": _now(),
+                            "debtor": {"region": "GB", "timezone": zone_at(2)}})
+    coroutine = kafka_helpers.produce(console_stack.bootstrap,
+                                      console_stack.settings.topics["requests"],
+                                      [(late.encode(), request)])
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+    reviewer.wait_for_selector(f"#rows tr:has-text('{late}')", timeout=60_000)
+    assert reviewer.evaluate("window.gkNotReloaded") is True
+    assert "default/quiet-hours" in reviewer.inner_text(f"#rows tr:has-text('{late}')")
+    _shot(reviewer, "review-live")
