@@ -228,7 +228,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     server_env = {**env, "GATEKEEPER_REDIS": redis, "GATEKEEPER_TOPIC_PREFIX": run_id + ".",
                   "GATEKEEPER_APP_ID": run_id, "GATEKEEPER_POLICY": "default",
                   "GATEKEEPER_HASH_KEY": "http-bench-hash-key",
-                  "GATEKEEPER_API_KEYS_DIR": str(keys_dir), "GATEKEEPER_METRICS_PORT": "0"}
+                  "GATEKEEPER_API_KEYS_DIR": str(keys_dir), "GATEKEEPER_METRICS_PORT": "0",
+                  "GATEKEEPER_CONSOLE_ENABLED": "false"}  # the API alone is measured
     mix = Traffic(BENCH, args.debtors, seed=11, run=run_id)
     total = int(max(args.seconds * 5000, args.rate * args.latency_seconds) + 64)
     bodies = [mix.message()[1] for _ in range(total)]

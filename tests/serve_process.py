@@ -49,7 +49,10 @@ class ServeProcess:
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "GATEKEEPER_HTTP": f"127.0.0.1:{self.port}"}
+        # the API alone (the console, on by default, has its own tests and would index
+        # every topic of the run): GATEKEEPER_CONSOLE_ENABLED in ``env`` turns it back on
+        self.env = {**os.environ, "GATEKEEPER_CONSOLE_ENABLED": "false", **env,
+                    "GATEKEEPER_HTTP": f"127.0.0.1:{self.port}"}
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
