@@ -34,6 +34,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gatekeeper.console.index import QueueFilter  # noqa: E402
+from gatekeeper.console.index.consumer import BATCH  # noqa: E402
 from gatekeeper.console.index.sample import CHANNELS, REGIONS, RULES, traffic  # noqa: E402
 from gatekeeper.console.index.sqlite import SqliteIndex  # noqa: E402
 
@@ -123,7 +124,8 @@ def main() -> int:
     parser.add_argument("--debtors", type=int, default=0,
                         help="default: one per 20 decisions")
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help="messages per transaction (default: the consumer's)")
     parser.add_argument("--repeat", type=int, default=50, help="runs of each query")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--path", help="index file (default: a temporary one, removed after)")

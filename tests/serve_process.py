@@ -52,7 +52,10 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
-        self.env = {**os.environ, **env, "GATEKEEPER_HTTP": f"127.0.0.1:{self.port}"}
+        # the API alone (the console, on by default, has its own tests and would index
+        # every topic of the run): GATEKEEPER_CONSOLE_ENABLED in ``env`` turns it back on
+        self.env = {**os.environ, "GATEKEEPER_CONSOLE_ENABLED": "false", **env,
+                    "GATEKEEPER_HTTP": f"127.0.0.1:{self.port}"}
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 

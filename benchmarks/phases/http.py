@@ -314,7 +314,8 @@ async def measure(cfg: HttpConfig) -> dict[str, Any]:
     server_env = {"GATEKEEPER_BROKER": cfg.broker, "GATEKEEPER_REDIS": cfg.redis,
                   "GATEKEEPER_TOPIC_PREFIX": cfg.prefix, "GATEKEEPER_APP_ID": app_id,
                   "GATEKEEPER_POLICY": "default", "GATEKEEPER_HASH_KEY": "http-bench-hash-key",
-                  "GATEKEEPER_API_KEYS_DIR": str(keys_dir), "GATEKEEPER_METRICS_PORT": "0"}
+                  "GATEKEEPER_API_KEYS_DIR": str(keys_dir), "GATEKEEPER_METRICS_PORT": "0",
+                  "GATEKEEPER_CONSOLE_ENABLED": "false"}  # the API alone is measured
     mix = Traffic(BENCH, cfg.debtors, seed=11, run=cfg.prefix)
     total = int(max(cfg.seconds * 5000, cfg.rate * cfg.latency_seconds) + 64)
     bodies = [mix.message()[1] for _ in range(total)]

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -401,3 +402,43 @@ def test_the_audit_chain_verifies(console_stack):
         time.sleep(1)
     assert {"account_added", "sign_in", "sign_in_failed", "release"} <= set(actions)
     assert actions.count("account_added") == 4  # three by the command, nora by the admin
+
+
+def test_one_server_answers_the_api_and_the_console(console_stack):
+    with urllib.request.urlopen(console_stack.root + "/healthz", timeout=10) as answer:
+        assert answer.status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:  # the API keeps its Bearer guard
+        urllib.request.urlopen(console_stack.root + "/v1/debtors/nobody", timeout=10)
+    assert refused.value.code == 401
+
+
+def test_insights_draws_the_reports_charts_from_the_index(reviewer, console_stack):
+    reviewer.goto(console_stack.base + "/")
+    reviewer.click("header nav >> text=Insights")
+    reviewer.wait_for_url(console_stack.base + "/insights")
+    reviewer.click("nav.segmented >> text=24h")
+    chart = reviewer.locator("svg[aria-label='blocks by rule']")
+    assert chart.count() == 1
+    titles = chart.locator("title").all_text_contents()
+    assert any(t.startswith("default/letters-per-month: ") for t in titles), titles
+    assert any(t.startswith("default/opt-outs: ") for t in titles), titles
+    assert reviewer.locator("svg[aria-label='block rate by channel']").count() == 1
+    _shot(reviewer, "insights")
+
+
+def test_new_blocks_appear_in_the_queue_without_a_reload(reviewer, console_stack):
+    reviewer.goto(console_stack.base + "/review")
+    reviewer.evaluate("window.gkNotReloaded = true")  # gone if the page were loaded again
+    late = console_stack.debtor("LATE")
+    request = orjson.dumps({"request_id": f"{late}-1", "debtor_id": late, "channel": "call",
+                            "destination": "+442071234568", "requested_at": _now(),
+                            "debtor": {"region": "GB", "timezone": zone_at(2)}})
+    coroutine = kafka_helpers.produce(console_stack.bootstrap,
+                                      console_stack.settings.topics["requests"],
+                                      [(late.encode(), request)])
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+    reviewer.wait_for_selector(f"#rows tr:has-text('{late}')", timeout=60_000)
+    assert reviewer.evaluate("window.gkNotReloaded") is True
+    assert "default/quiet-hours" in reviewer.inner_text(f"#rows tr:has-text('{late}')")
+    _shot(reviewer, "review-live")

@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from gatekeeper.console.index import Cursor, QueueFilter
-from gatekeeper.console.index.rows import Message, to_row
+from gatekeeper.console.index.rows import Message, _ms, to_row
 from gatekeeper.console.index.sample import decision_message, traffic
 from gatekeeper.console.index.sqlite import HOUR, SqliteIndex
-from gatekeeper.timeutil import format_utc, from_epoch
+from gatekeeper.timeutil import format_utc, from_epoch, parse_rfc3339
 
 T0 = 1_790_000_000_000  # 2026-09-21, a round number of ms
 QUIET, CALLS, LETTERS = 0, 1, 2
@@ -222,3 +222,18 @@ def test_an_index_of_another_schema_asks_for_a_rebuild(tmp_path):
     db.close()
     with pytest.raises(IndexSchemaError, match="gatekeeper console --rebuild"):
         SqliteIndex(path)
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-01T13:05:07Z", "2026-12-01T13:05:07.123Z", "2026-12-01T13:05:59.999Z",
+    "0001-01-01T00:00:00Z", "2026-12-01T13:05:07+02:00", "2026-12-01T13:05:07.1234Z",
+    "2026-12-01T13:05:07.12Z"])
+def test_times_read_by_hand_agree_with_the_rfc3339_parser(text):
+    assert _ms(text, -1) == int(parse_rfc3339(text).timestamp() * 1000)
+
+
+@pytest.mark.parametrize("text", ["2026-12-01T13:75:07Z", "2026-12-01T13:05:60Z",
+                                  "2026-12-01T25:05:07Z", "2026-02-30T10:00:00Z",
+                                  "2026-12-01T13:5:07Z", "not a time", 12])
+def test_a_time_that_cannot_be_read_falls_back_to_the_brokers(text):
+    assert _ms(text, 4242) == 4242

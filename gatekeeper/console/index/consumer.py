@@ -29,13 +29,17 @@ from gatekeeper.topics import partitions_of
 log = logging.getLogger("gatekeeper.console.index")
 KINDS = ("decisions", "review", "events", "outcomes", "audit")
 DAY_MS = 86_400_000
+# messages per transaction at most (a catch-up or a rebuild fills them; live, a batch is what
+# arrived): each batch rewrites the index pages it touches, and the random request and debtor
+# indexes are touched all over, so 20,000 cost 10 % less CPU per decision than 5,000 at 300k
+BATCH = 20_000
 
 
 class IndexFeeder:
     """Reads the topics into an index; ``run`` until cancelled."""
 
     def __init__(self, index: DecisionIndex, broker: str, topics: dict[str, str], *,
-                 retention_days: int, batch: int = 5000, refresh: float = 30.0,
+                 retention_days: int, batch: int = BATCH, refresh: float = 30.0,
                  clock: Callable[[], float] = time.time):
         self.index = index
         self.broker = broker
