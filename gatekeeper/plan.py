@@ -25,6 +25,7 @@ from gatekeeper.policy.kinds import KINDS, CounterCheck, GapCheck, Planning
 from gatekeeper.policy.model import Policy, Rule
 
 FALLBACK_ZONE = "UTC"
+NO_PROFILE = DebtorProfile()
 
 __all__ = ["CounterCheck", "GapCheck", "Plan", "make_plan", "period_end"]
 
@@ -60,7 +61,9 @@ class Plan:
 
 def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: datetime,
               hasher: Hasher) -> Plan:
-    profile = state.profile.overlay(request.debtor)
+    # (most debtors' stored profile is empty: the request's then stands as it is)
+    profile = (request.debtor if state.profile == NO_PROFILE
+               else state.profile.overlay(request.debtor))
     zones = candidate_zones(request.channel, request.destination,
                             request.debtor.timezone, state.profile.timezone)
     primary = zones[0] if zones else FALLBACK_ZONE
