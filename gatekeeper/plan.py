@@ -9,9 +9,8 @@ or redis and never reads the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.localtime import (
@@ -30,8 +29,10 @@ NO_PROFILE = DebtorProfile()
 __all__ = ["CounterCheck", "GapCheck", "Plan", "make_plan", "period_end"]
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
+    """Immutable, and a named tuple rather than a frozen dataclass: one is made per request
+    and per replan, and a tuple of fifteen fields is built in a quarter of the time."""
+
     request: ContactRequest
     now: datetime
     policy_version: str
