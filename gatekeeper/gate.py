@@ -14,7 +14,6 @@ reasons); a replay rebuilds the same decision from that record.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -140,7 +139,7 @@ class Gate:
                 found=request.request_id)
         plan = make_plan(request, self.policy, self._state(request.debtor_id), record.when,
                          self.hasher)
-        plan = dataclasses.replace(plan, blocking=self._recorded_reasons(plan, record.rules))
+        plan = plan._replace(blocking=self._recorded_reasons(plan, record.rules))
         counts = wire.split_counts(plan, record.counts or ())
         decision = decide(plan, StoreResult(record.decision, counts, record.last_contact,
                                             wire.gap_contacts(plan, record)))

@@ -9,9 +9,8 @@ or redis and never reads the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from gatekeeper.counters.keys import Hasher
 from gatekeeper.localtime import (
@@ -25,12 +24,15 @@ from gatekeeper.policy.kinds import KINDS, CounterCheck, GapCheck, Planning
 from gatekeeper.policy.model import Policy, Rule
 
 FALLBACK_ZONE = "UTC"
+NO_PROFILE = DebtorProfile()
 
 __all__ = ["CounterCheck", "GapCheck", "Plan", "make_plan", "period_end"]
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(NamedTuple):
+    """Immutable, and a named tuple rather than a frozen dataclass: one is made per request
+    and per replan, and a tuple of fifteen fields is built in a quarter of the time."""
+
     request: ContactRequest
     now: datetime
     policy_version: str
@@ -60,7 +62,9 @@ class Plan:
 
 def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: datetime,
               hasher: Hasher) -> Plan:
-    profile = state.profile.overlay(request.debtor)
+    # (most debtors' stored profile is empty: the request's then stands as it is)
+    profile = (request.debtor if state.profile == NO_PROFILE
+               else state.profile.overlay(request.debtor))
     zones = candidate_zones(request.channel, request.destination,
                             request.debtor.timezone, state.profile.timezone)
     primary = zones[0] if zones else FALLBACK_ZONE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from gatekeeper.localtime import NotBefore, earliest_common
@@ -37,7 +38,7 @@ def decision_id(request_id: str, evaluated_at: str, policy: str) -> str:
 
 def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetime | None,
              shadow: list[Reason]) -> Decision:
-    evaluated_at = format_utc(plan.now)
+    evaluated_at = _utc_text(plan.now)
     request = plan.request
     return {
         "decision_id": decision_id(request.request_id, evaluated_at, plan.policy_version),
@@ -50,6 +51,10 @@ def skeleton(plan: Plan, decision: str, reasons: list[Reason], retry_at: datetim
         "evaluated_at": evaluated_at,
         "shadow": [r.as_dict() for r in shadow],  # last: the store may append to it
     }
+
+
+# a batch's requests share their time: render it once (equal instants render alike)
+_utc_text = lru_cache(maxsize=1024)(format_utc)
 
 
 def counter_reason(check: CounterCheck, plan: Plan, counts: list[int]) -> Reason:
@@ -87,8 +92,8 @@ def gap_reason(gap: GapCheck, since: float) -> tuple[Reason, datetime]:
 def decide(plan: Plan, result: StoreResult) -> Decision:
     reasons = list(plan.blocking)
     shadow = list(plan.shadow)
-    constraints: list[Any] = list(plan.constraints)
-    never = any(r.retry_at is None for r in plan.blocking)
+    held: list[Any] = []  # constraints of the reasons found here, besides the plan's
+    never = False  # a counter reason no time will lift
     for check, counts in zip(plan.checks, result.counts, strict=True):
         if sum(counts) < check.limit:
             continue
@@ -100,7 +105,7 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
         if reason.retry_at is None:
             never = True
         else:
-            constraints.append(NotBefore(_parse(reason.retry_at)))
+            held.append(NotBefore(_parse(reason.retry_at)))
     for rule, seconds in plan.spacings:
         if result.last_contact is None:
             break
@@ -110,7 +115,7 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
                 shadow.append(reason)
             else:
                 reasons.append(reason)
-                constraints.append(NotBefore(until))
+                held.append(NotBefore(until))
     for gap, since in zip(plan.gaps, result.gaps, strict=False):
         if since is None:
             continue
@@ -120,10 +125,11 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
                 shadow.append(reason)
             else:
                 reasons.append(reason)
-                constraints.append(NotBefore(until))
-    if not reasons:
+                held.append(NotBefore(until))
+    if not reasons:  # the common path: nothing more to work out
         return skeleton(plan, "allowed", [], None, shadow)
-    retry = None if never else earliest_common(plan.now, constraints)
+    never = never or any(r.retry_at is None for r in plan.blocking)
+    retry = None if never else earliest_common(plan.now, [*plan.constraints, *held])
     return skeleton(plan, "blocked", reasons, retry, shadow)
 
 

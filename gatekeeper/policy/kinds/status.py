@@ -29,6 +29,8 @@ def _plan(rule: Rule, p: StatusParams, planning: Planning) -> Reason | None:
     if request.purpose in p.except_purposes:
         return None
     flags = planning.state.flags
+    if not flags:
+        return None  # no status at all (most debtors)
     active = [status.replace("_", " ") for status in sorted(p.statuses)
               if status in flags or (request.debt_id and f"{status}:{request.debt_id}" in flags)]
     return reason(rule, "debtor status: " + ", ".join(active)) if active else None
