@@ -40,6 +40,7 @@ class Schedule:
         self.horizon = timedelta(days=horizon_days)
         self.max_attempts = max_attempts
         self.keep_seconds = keep_seconds  # finished ids are remembered this long (decision TTL)
+        self.woken = True  # something was parked since the release loop last looked
 
     def until(self, request: ContactRequest, decision: Decision, now: datetime
               ) -> datetime | None:
@@ -70,6 +71,7 @@ class Schedule:
         await self.store.run([sw.park_call(p.message.partition, p.request.request_id,
                                            p.until, e) for p, e in zip(parked, entries,
                                                                        strict=True)])
+        self.woken = True
         return [messages.announcement(p.message, p.request.raw, p.decision, p.until, 1, e)
                 for p, e in zip(parked, entries, strict=True)]
 

@@ -36,6 +36,7 @@ from gatekeeper.stream.runner import Runner
 
 log = logging.getLogger("gatekeeper.deferral")
 TICK = 0.1
+IDLE_LOOK = 5.0  # with nothing parked, Redis is asked again this often (or when woken)
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 
@@ -56,9 +57,14 @@ class Releaser:
         self.clock = clock
         self._tokens = self.rate
         self._last = time.monotonic()
+        self._parked: int | None = None  # entries in this worker's schedules at the last look
+        self._looked: tuple[float, tuple[int, ...]] = (0.0, ())  # when, for which partitions
 
     async def run(self) -> None:
         while True:
+            if not self._worth_a_look():
+                await asyncio.sleep(TICK)
+                continue
             try:
                 released = await self.step()
             except asyncio.CancelledError:
@@ -69,6 +75,17 @@ class Releaser:
             if released == 0:
                 await asyncio.sleep(TICK)
 
+    def _worth_a_look(self) -> bool:
+        """Whether to ask Redis now: every tick while anything is parked; with nothing
+        parked only when this worker parked something, its partitions changed, or
+        ``IDLE_LOOK`` seconds passed (a rebuild or another worker may have filled them), so
+        that an idle schedule costs the request path's Redis no round trip per batch."""
+        if self._parked != 0 or self.schedule.woken:
+            return True
+        when, partitions = self._looked
+        return (tuple(self.partitions()) != partitions
+                or time.monotonic() - when >= IDLE_LOOK)
+
     def _allowance(self) -> int:
         now = time.monotonic()
         self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
@@ -78,6 +95,8 @@ class Releaser:
     async def step(self) -> int:
         """Release what is due now, within the pace; how many were released."""
         partitions = list(self.partitions())
+        self.schedule.woken = False
+        self._looked = (time.monotonic(), tuple(partitions))
         limit = min(self._allowance(), self.batch)
         if not partitions or limit < 1:
             return 0
@@ -126,6 +145,7 @@ class Releaser:
             parked += size
             dues += due
         metrics.DEFER_PARKED_NOW.set(parked)
+        self._parked = parked
         dues.sort(key=lambda d: (d.until, d.entry.offset))  # across partitions: by time
         return dues[:limit]
 

@@ -210,6 +210,21 @@ async def test_a_parked_request_is_announced_then_forwarded_when_the_window_open
     assert [r["kind"] for r in nxt["reasons"]] == ["limit", "min_gap"]
 
 
+async def test_an_idle_schedule_is_not_asked_again_until_something_is_parked() -> None:
+    clock = Clock(NIGHT)
+    gate, schedule, releaser, _ = await _world(clock)
+    assert releaser._worth_a_look()  # never looked yet
+    assert await releaser.step() == 0
+    assert not releaser._worth_a_look()  # nothing parked: no round trip per tick
+    await process_requests(gate, [incoming(body(), 7)], NIGHT, b"sign", deferral=schedule)
+    assert releaser._worth_a_look()  # woken by the park
+    assert await releaser.step() == 0  # (not due yet)
+    assert releaser._worth_a_look()  # something parked: looked at every tick
+    releaser.partitions = lambda: [0, 1]
+    releaser._parked = 0
+    assert releaser._worth_a_look()  # its partitions changed (a rebalance)
+
+
 async def test_an_opt_out_while_parked_sends_it_to_review() -> None:
     async def opt_out(gate: Gate) -> None:  # acknowledged just before the release: caught up
         await gate.apply_events([event_from_dict({
