@@ -15,6 +15,8 @@ import orjson
 from gatekeeper.analytics import svg
 from gatekeeper.analytics.dimensions import STAGE_NAMES
 
+NO_OUTCOMES = "no outcomes reported in this range (contact.outcomes): nothing to rate yet"
+
 CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2933;margin:0;
 background:#f5f7fa}main{max-width:1060px;margin:0 auto;padding:24px 28px 48px}
@@ -133,7 +135,7 @@ def _outcome_sections(figures: dict[str, Any]) -> list[str]:
         for c in outcomes["by_channel_hour"] if c["hour"] is not None and c["reported"]}
     out.append(_card("Right-party-contact rate by channel and local hour",
                      svg.heatmap(channels, hours, cells, label="RPC rate by channel and hour",
-                                 cell=38)))
+                                 cell=38, empty=NO_OUTCOMES)))
     call_cells = [c for c in outcomes["cells"] if c["channel"] == "call"
                   and c["hour"] is not None and c["reported"]]
     stages = [s for s in STAGE_NAMES if any(c["stage"] == s for c in call_cells)]
@@ -143,7 +145,7 @@ def _outcome_sections(figures: dict[str, Any]) -> list[str]:
                        f"95% {_ci(c['rpc_ci'])})") for c in call_cells}
     out.append(_card("Calls: right-party-contact rate by stage (days past due) and local hour",
                      svg.heatmap(stages, hours, grid, label="call RPC by stage and hour",
-                                 cell=38)))
+                                 cell=38, empty=NO_OUTCOMES)))
     small = []
     for stage in stages:
         by_hour = {c["hour"]: c for c in call_cells if c["stage"] == stage}

@@ -10,9 +10,10 @@ and a heatmap.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from html import escape
+
+from gatekeeper.chart_scale import ticks
 
 # presentation attributes, not a style attribute: the console's CSP allows no inline style
 FONT = 'font-family="system-ui,-apple-system,\'Segoe UI\',sans-serif" font-size="11"'
@@ -78,8 +79,9 @@ def columns(categories: Sequence[str], series: Sequence[tuple[str, Sequence[floa
               else max(values[i] for _, values in series) for i in range(len(categories))]
     if whiskers:
         totals += [w[1] for w in whiskers if w is not None]
-    top = top or _nice(max(totals) or 1)
-    body = _axis(left, 10 + legend, plot_w, plot_h, top, fmt)
+    marks = ticks(top or max(totals), whole=fmt is count)
+    top = marks[-1]
+    body = _axis(left, 10 + legend, plot_w, plot_h, marks, fmt)
     slot = plot_w / len(categories)
     groups = 1 if stacked else len(series)
     bar_w = max(1.0, slot * 0.8 / groups)
@@ -113,9 +115,11 @@ def columns(categories: Sequence[str], series: Sequence[tuple[str, Sequence[floa
 def heatmap(rows: Sequence[str], columns_: Sequence[str],
             cells: dict[tuple[str, str], tuple[float, str]], *, label: str,
             fmt: Format = percent, cell: int = 26, label_width: int = 70,
-            top: float | None = None) -> str:
+            top: float | None = None, empty: str = "no data in this range") -> str:
     """A grid of rows x columns; each cell (value, title) coloured from white to blue, and
-    grey where there is no data."""
+    grey where there is no data; ``empty`` instead of a grid when no cell has any."""
+    if not cells:
+        return _empty(label, 480, empty)
     top = top or max((v for v, _ in cells.values()), default=1) or 1
     width = label_width + cell * len(columns_) + 10
     height = 22 + cell * len(rows) + 6
@@ -149,12 +153,11 @@ def _blue(share: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def _axis(left: int, top_y: int, plot_w: float, plot_h: float, top: float,
+def _axis(left: int, top_y: int, plot_w: float, plot_h: float, marks: Sequence[float],
           fmt: Format) -> list[str]:
     body = []
-    for k in range(5):
-        value = top * k / 4
-        y = top_y + plot_h - plot_h * k / 4
+    for value in marks:
+        y = top_y + plot_h - plot_h * value / marks[-1]
         body.append(f'<path d="M{left} {y:.1f}h{plot_w:.1f}" stroke="{GRID}"/>')
         body.append(_text(left - 6, y + 4, fmt(value), anchor="end", color=MUTED))
     return body
@@ -170,21 +173,10 @@ def _legend(names: Sequence[str], x: int, y: int) -> list[str]:
     return body
 
 
-def _nice(value: float) -> float:
-    """A round axis top at or above ``value``."""
-    if 0 < value < 1:
-        return min(1.0, math.ceil(value * 10) / 10)
-    magnitude = 10.0 ** max(0, len(str(int(value))) - 1)
-    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if value <= step * magnitude:
-            return float(step * magnitude)
-    return float(value)
-
-
 def _short(text: str, size: int) -> str:
     return text if len(text) <= size else text[:size - 1] + "…"
 
 
-def _empty(label: str, width: int) -> str:
-    return _svg(width, 30, [_text(4, 18, "no data in this range", color=MUTED)], label)
+def _empty(label: str, width: int, message: str = "no data in this range") -> str:
+    return _svg(width, 30, [_text(4, 18, message, color=MUTED)], label)
 

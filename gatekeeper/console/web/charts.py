@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
+from gatekeeper.chart_scale import ticks
+
 HOUR = 3_600_000
 
 
@@ -18,14 +20,14 @@ def hours_chart(hours: list[tuple[int, int, int]], since: int, until: int) -> Ma
     slots = max(1, (until - start + HOUR - 1) // HOUR)
     by_hour = {h: (total, blocked) for h, total, blocked in hours}
     peak = max((t for t, _ in by_hour.values()), default=0)
-    scale = _nice(peak)
+    marks = ticks(peak, whole=True)
+    scale = marks[-1]
     plot_w, plot_h = width - left - 8, height - bottom - top
     step = plot_w / slots
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="decisions and blocks per hour">']
-    for i in range(5):  # grid lines with values
-        value = scale * i / 4
-        y = top + plot_h - plot_h * i / 4
+    for value in marks:  # grid lines with values
+        y = top + plot_h - plot_h * value / scale
         parts.append(f'<line class="grid" x1="{left}" x2="{width - 8}" y1="{y:.1f}" '
                      f'y2="{y:.1f}"/><text class="axis" x="{left - 6}" y="{y + 4:.1f}" '
                      f'text-anchor="end">{_short(value)}</text>')
@@ -81,19 +83,6 @@ def bars(rows: list[tuple[str, int]], *, limit: int = 12, link: str | None = Non
     if len(rows) > limit:
         parts.append(f'<p class="more">and {len(rows) - limit} more</p>')
     return Markup("".join(parts))
-
-
-def _nice(peak: int) -> float:
-    """A round top for the axis; small ones in steps of 4, so the grid shows whole numbers."""
-    if peak <= 0:
-        return 4.0
-    if peak <= 40:
-        return float(-(-peak // 4) * 4)
-    magnitude = 10 ** (len(str(int(peak))) - 1)
-    for factor in (1, 2, 2.5, 5, 10):
-        if peak <= factor * magnitude:
-            return float(factor * magnitude)
-    return float(peak)
 
 
 def _short(value: float) -> str:
