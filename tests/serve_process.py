@@ -16,27 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from packs import plain_pack
 
-API_PACK = """
-pack: api
-title: HTTP API tests, no clock rules (the wall clock must not matter here)
-applies_to: ["*"]
-rules:
-  - id: calls-per-day-per-number
-    kind: limit
-    citation: test
-    channels: [call]
-    max: 1
-    window: {calendar: day}
-    per: [destination]
-  - id: opt-outs
-    kind: opt_out
-    citation: test
-  - id: cease
-    kind: status
-    citation: test
-    statuses: [cease]
-"""
+API_PACK = plain_pack("api", "HTTP API tests, no clock rules (the wall clock must not matter here)")
 
 
 def free_port() -> int:

@@ -19,6 +19,7 @@ import kafka_helpers
 import orjson
 import pytest
 import redis
+from packs import plain_pack
 
 from gatekeeper import restore
 from gatekeeper.counters import guard
@@ -36,26 +37,7 @@ from gatekeeper.stream.routing import Incoming
 from gatekeeper.validate import parse_event, parse_request
 
 KEY = b"memory-test-key"
-PACK = """
-pack: memory
-title: what must never be forgotten
-applies_to: ["*"]
-rules:
-  - id: calls-per-day-per-number
-    kind: limit
-    citation: test
-    channels: [call]
-    max: 1
-    window: {calendar: day}
-    per: [destination]
-  - id: opt-outs
-    kind: opt_out
-    citation: test
-  - id: cease
-    kind: status
-    citation: test
-    statuses: [cease]
-"""
+PACK = plain_pack("memory", "what must never be forgotten")
 RECORD = ("requests", "events", "decisions", "outcomes")
 
 
