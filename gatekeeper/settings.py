@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
+from gatekeeper.env_values import typed as _typed
 from gatekeeper.errors import ConfigError
 from gatekeeper.redis_url import check_redis_url
 
@@ -114,16 +115,3 @@ class Settings:
         if not self.signing_key:
             return []
         return [k.strip().encode() for k in self.signing_key.split(",") if k.strip()]
-
-
-def _typed(variable: str, kind: str, raw: str) -> Any:
-    """An environment value as its setting's type; a bad one names the variable."""
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        expected = "a whole number" if kind == "int" else "a number"
-        raise ConfigError(variable, expected, raw) from None
-    return raw

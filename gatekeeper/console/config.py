@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gatekeeper.env_values import typed as _typed
 from gatekeeper.errors import ConfigError
 
 DEFAULT_DIR = ".console"
@@ -70,23 +71,3 @@ _VARIABLES = (
     ("poll_seconds", "GATEKEEPER_CONSOLE_POLL_SECONDS", "float"),
     ("enabled", "GATEKEEPER_CONSOLE_ENABLED", "bool"),
 )
-
-
-def _typed(variable: str, kind: str, raw: str) -> Any:
-    """An environment value as its setting's type; a bad one names the variable."""
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError:
-        expected = "a whole number" if kind == "int" else "a number"
-        raise ConfigError(variable, expected, raw) from None
-    if kind == "bool":
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(variable, "true or false", raw)
-    return raw
