@@ -36,7 +36,7 @@ from gatekeeper.stream.runner import Runner
 
 log = logging.getLogger("gatekeeper.deferral")
 TICK = 0.1
-IDLE_LOOK = 5.0  # with nothing parked, Redis is asked again this often (or when woken)
+IDLE_LOOK = 60.0  # with nothing parked, Redis is asked again this often (or when woken)
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 
@@ -58,7 +58,8 @@ class Releaser:
         self._tokens = self.rate
         self._last = time.monotonic()
         self._parked: int | None = None  # entries in this worker's schedules at the last look
-        self._looked: tuple[float, tuple[int, ...]] = (0.0, ())  # when, for which partitions
+        # when, for which partitions, and the store's verified epoch then
+        self._looked: tuple[float, tuple[int, ...], str | None] = (0.0, (), None)
 
     async def run(self) -> None:
         while True:
@@ -77,13 +78,15 @@ class Releaser:
 
     def _worth_a_look(self) -> bool:
         """Whether to ask Redis now: every tick while anything is parked; with nothing
-        parked only when this worker parked something, its partitions changed, or
-        ``IDLE_LOOK`` seconds passed (a rebuild or another worker may have filled them), so
+        parked only when this worker parked something, its partitions changed (another
+        worker's schedules became its own), the store's epoch changed (a rebuild or a
+        restore refilled the schedules), or ``IDLE_LOOK`` seconds passed (a safety net), so
         that an idle schedule costs the request path's Redis no round trip per batch."""
         if self._parked != 0 or self.schedule.woken:
             return True
-        when, partitions = self._looked
+        when, partitions, epoch = self._looked
         return (tuple(self.partitions()) != partitions
+                or self.schedule.store.epoch != epoch
                 or time.monotonic() - when >= IDLE_LOOK)
 
     def _allowance(self) -> int:
@@ -96,7 +99,7 @@ class Releaser:
         """Release what is due now, within the pace; how many were released."""
         partitions = list(self.partitions())
         self.schedule.woken = False
-        self._looked = (time.monotonic(), tuple(partitions))
+        self._looked = (time.monotonic(), tuple(partitions), self.schedule.store.epoch)
         limit = min(self._allowance(), self.batch)
         if not partitions or limit < 1:
             return 0

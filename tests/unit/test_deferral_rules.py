@@ -223,6 +223,11 @@ async def test_an_idle_schedule_is_not_asked_again_until_something_is_parked() -
     releaser.partitions = lambda: [0, 1]
     releaser._parked = 0
     assert releaser._worth_a_look()  # its partitions changed (a rebalance)
+    assert await releaser.step() == 0
+    releaser._parked = 0
+    assert not releaser._worth_a_look()
+    schedule.store.epoch = "rebuilt"  # a rebuild (or a restore) wrote a new epoch
+    assert releaser._worth_a_look()  # the schedules may have been refilled from the record
 
 
 async def test_an_opt_out_while_parked_sends_it_to_review() -> None:
