@@ -4,6 +4,7 @@ its line number.
     {"kind": "request", "data": {...}}    a ContactRequest (schemas/contact_request.schema.json)
     {"kind": "event",   "data": {...}}    a DebtorEvent (schemas/debtor_event.schema.json)
     {"kind": "outcome", "data": {...}}    a ContactOutcome (schemas/contact_outcome.schema.json)
+    {"kind": "cancel",  "data": {...}}    a cancel of a parked request (contact_cancel.schema.json)
 
 Blank lines and lines starting with ``#`` are skipped; other keys of a line (such as the
 scenario files' ``expect``) are ignored. A line that is not JSON, names another kind, or
@@ -20,12 +21,17 @@ from typing import Any
 import orjson
 
 from gatekeeper.errors import InvalidInput
-from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.model import ContactCancel, ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.timebounds import DEFAULT_BOUNDS, admit_event, admit_outcome, check_request
-from gatekeeper.validate import event_from_dict, outcome_from_dict, request_from_dict
+from gatekeeper.validate import (
+    contact_cancel_from_dict,
+    event_from_dict,
+    outcome_from_dict,
+    request_from_dict,
+)
 
-KINDS = ("request", "event", "outcome")
-Record = ContactRequest | DebtorEvent | ContactOutcome
+KINDS = ("request", "event", "outcome", "cancel")
+Record = ContactRequest | DebtorEvent | ContactOutcome | ContactCancel
 
 
 # Each line's time is checked against the clock as the worker checks it (``timebounds``);
@@ -46,14 +52,18 @@ def _outcome(data: dict[str, Any]) -> Record:
     return admit_outcome(outcome, outcome.occurred_at, DEFAULT_BOUNDS)
 
 
+def _cancel(data: dict[str, Any]) -> Record:
+    return contact_cancel_from_dict(data)
+
+
 PARSERS: dict[str, Callable[[dict[str, Any]], Record]] = {
-    "request": _request, "event": _event, "outcome": _outcome}
+    "request": _request, "event": _event, "outcome": _outcome, "cancel": _cancel}
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
     number: int
-    kind: str  # request | event | outcome
+    kind: str  # request | event | outcome | cancel
     record: Record
 
 

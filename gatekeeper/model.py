@@ -84,6 +84,16 @@ class ContactOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactCancel:
+    """A withdrawal of a parked (deferred) request (schemas/contact_cancel.schema.json);
+    ``requested_at`` when the message gave one."""
+
+    request_id: str
+    debtor_id: str
+    requested_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
     """A consumer-designated inconvenient local time span, optionally on some weekdays."""
 

@@ -31,9 +31,9 @@ from gatekeeper.counters.store import Store
 from gatekeeper.deferral.simulated import Pending
 from gatekeeper.errors import InvalidInput
 from gatekeeper.gate import Gate
-from gatekeeper.history import BadLine, Entry, read_history
+from gatekeeper.history import BadLine, Entry, Record, read_history
 from gatekeeper.memory import initialize_empty
-from gatekeeper.model import ContactOutcome, ContactRequest, DebtorEvent
+from gatekeeper.model import ContactCancel, ContactOutcome, ContactRequest, DebtorEvent
 from gatekeeper.policy import load_policy
 from gatekeeper.redis_server import PrivateRedis
 
@@ -89,8 +89,8 @@ async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store:
     pending = Pending(gate)  # deferred requests (on_block: defer), decided again when due
     count = 0
     for line in lines:
-        if not isinstance(line, BadLine):
-            for due in await pending.due(_time_of(line.record)):
+        if not isinstance(line, BadLine) and (at := _time_of(line.record)) is not None:
+            for due in await pending.due(at):
                 out.write(orjson.dumps(due) + b"\n")
                 count += 1
         if isinstance(line, BadLine):
@@ -110,14 +110,19 @@ async def simulate(lines: Iterable[Entry | BadLine], policies: list[str], store:
             await gate.apply_events([record])
         elif isinstance(record, ContactOutcome):
             await gate.apply_outcomes([record], record.occurred_at)
+        elif isinstance(record, ContactCancel):
+            out.write(orjson.dumps(pending.cancel(record)) + b"\n")
     for due in await pending.due(None):
         out.write(orjson.dumps(due) + b"\n")
         count += 1
     return count
 
 
-def _time_of(record: ContactRequest | DebtorEvent | ContactOutcome) -> datetime:
-    return record.requested_at if isinstance(record, ContactRequest) else record.occurred_at
+def _time_of(record: Record) -> datetime | None:
+    """A line's time (a cancel without ``requested_at`` happens where it stands)."""
+    if isinstance(record, ContactRequest | ContactCancel):
+        return record.requested_at
+    return record.occurred_at
 
 
 def bad_lines(input_file: Path) -> list[BadLine]:

@@ -19,6 +19,7 @@ import orjson
 
 from gatekeeper.errors import InvalidInput, UndecodableInput
 from gatekeeper.model import (
+    ContactCancel,
     ContactOutcome,
     ContactRequest,
     DebtorEvent,
@@ -216,7 +217,12 @@ def parse_outcome(raw: bytes | str) -> ContactOutcome:
 def cancel_from_dict(value: dict[str, Any]) -> tuple[str, str]:
     """A cancel of a parked request (schemas/contact_cancel.schema.json): its request id and
     debtor id."""
+    cancel = contact_cancel_from_dict(value)
+    return cancel.request_id, cancel.debtor_id
+
+
+def contact_cancel_from_dict(value: dict[str, Any]) -> ContactCancel:
+    """A cancel of a parked request, with its ``requested_at`` when it has one."""
     _check_schema("contact_cancel", value)
-    if "requested_at" in value:
-        _timestamp(value, "requested_at", "requested_at")
-    return str(value["cancel"]), str(value["debtor_id"])
+    at = _timestamp(value, "requested_at", "requested_at") if "requested_at" in value else None
+    return ContactCancel(str(value["cancel"]), str(value["debtor_id"]), at)

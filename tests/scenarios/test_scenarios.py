@@ -11,7 +11,8 @@ object, checked against the Decision that simulate writes for it:
 ``retry_at`` may be null. Lines without ``expect`` only build up history. A request with
 ``on_block: defer`` that is deferred expects ``"decision": "deferred"`` (and may check
 ``deferred_until``), and ``later``: the decisions made when it is due, in order (each may
-check ``evaluated_at``); they must appear in the output in time order.
+check ``evaluated_at``); they must appear in the output in time order. A ``cancel`` line may expect
+``{"found": ...}``: what the cancel found (cancelled, released, reviewed, unknown).
 A file that expects ``invalid`` decisions runs with ``--skip-invalid`` (else a bad line
 stops the run); simulate must then report no bad line but those request lines.
 New rules get new files: nothing here needs editing to add one.
@@ -39,13 +40,14 @@ def _policies(path: Path) -> list[str]:
     return [path.parent.name]
 
 
-def _expectations(path: Path) -> list[tuple[int, dict[str, object] | None]]:
+def _expectations(path: Path, kind: str = "request"
+                  ) -> list[tuple[int, dict[str, object] | None]]:
     out = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         item = orjson.loads(line)
-        if item.get("kind") == "request":
+        if item.get("kind") == kind:
             out.append((number, item.get("expect")))
     return out
 
@@ -79,7 +81,8 @@ def test_scenario(path: Path, private_redis: object, tmp_path: Path) -> None:
                                            re.MULTILINE)}
     assert reported <= expected_invalid and "(left out)" not in run.stderr, run.stderr
     written = [orjson.loads(line) for line in out.read_text().splitlines()]
-    decisions = [d for d in written if "attempt" not in d]  # one per request line
+    cancels = [d for d in written if "cancel" in d]  # one per cancel line
+    decisions = [d for d in written if "attempt" not in d and "cancel" not in d]  # per request
     later: dict[str, list[dict[str, object]]] = {}  # deferred ones decided again, in order
     for before, line in zip(written, written[1:], strict=False):
         if "attempt" in line or "attempt" in before:  # released in time order
@@ -99,6 +102,11 @@ def test_scenario(path: Path, private_redis: object, tmp_path: Path) -> None:
         assert len(then) == len(expect.get("later", [])), f"{where}: decided later {then}"
         for step, (wanted, got) in enumerate(zip(expect.get("later", []), then, strict=True), 1):
             _check(wanted, got, f"{where}, attempt {step}")
+    cancel_lines = _expectations(path, "cancel")
+    assert len(cancels) == len(cancel_lines), "one line per cancel line"
+    for (number, expect), cancel in zip(cancel_lines, cancels, strict=True):
+        if expect:
+            assert cancel["found"] == expect["found"], f"{path.name}:{number}: {cancel}"
     assert checked, f"{path.name} asserts nothing"
 
 

@@ -43,7 +43,7 @@ def test_simulate_refuses_a_history_with_bad_lines_naming_each_line(tmp_path: Pa
                                        "--redis", "redis://127.0.0.1:1/0"])
     assert result.exit_code == 1
     assert "5 bad lines, nothing was simulated" in result.output
-    assert f"{history}:3: kind: expected one of request, event, outcome, found 'evnt'" \
+    assert f"{history}:3: kind: expected one of request, event, outcome, cancel, found 'evnt'" \
         in result.output
     assert f"{history}:4: event: type must be one of [" in result.output
     assert "found 'ceese'" in result.output

@@ -25,7 +25,8 @@ def test_each_kind_of_bad_line_is_named() -> None:
         b"{not json": r"^not JSON: ",
         b"[1, 2]": r'^expected an object \{"kind": \.\.\., "data": \{\.\.\.\}\}, found \[1, 2\]$',
         b'{"kind": "cease", "data": {}}': r"^kind: expected one of request, event, outcome, "
-                                          r"found 'cease'$",
+                                          r"cancel, found 'cease'$",
+        b'{"kind": "cancel", "data": {"cancel": "r1"}}': r"^cancel: message must contain",
         b'{"kind": "event", "data": 3}': r"^event: data: expected an object, found 3$",
         b'{"kind": "outcome", "data": {"request_id": "r"}}': r"^outcome: message must contain",
     }
