@@ -4,7 +4,8 @@ may carry the user and password: ``rediss://gatekeeper:secret@host:6380/0``).
     GATEKEEPER_REDIS_PASSWORD[_FILE]   the password when the URL has none (a file: secrets)
     GATEKEEPER_REDIS_USERNAME          the ACL user when the URL names none
     GATEKEEPER_REDIS_CA_FILE           PEM of the CA that signed the server's certificate
-                                       (``rediss://`` only; default: the system's CAs)
+                                       (``rediss://`` and ``rediss+cluster://`` only;
+                                       default: the system's CAs)
 
 A password in the URL wins over the variables. Nothing set: no options, as before.
 """
@@ -31,6 +32,6 @@ def redis_options(url: str, env: Mapping[str, str] | None = None) -> dict[str, A
     if username is not None and not parts.username:
         options["username"] = username
     ca_file = readable_file("GATEKEEPER_REDIS_CA_FILE", env)
-    if ca_file is not None and parts.scheme == "rediss":
+    if ca_file is not None and parts.scheme in ("rediss", "rediss+cluster"):
         options["ssl_ca_certs"] = ca_file
     return options

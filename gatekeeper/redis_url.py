@@ -7,16 +7,27 @@ from urllib.parse import urlsplit
 
 from gatekeeper.errors import ConfigError
 
-EXPECTED = ("a Redis URL: redis://HOST:PORT/DB, rediss://HOST:PORT/DB, unix:///PATH "
-            "or redis+cluster://HOST:PORT")
+EXPECTED = ("a Redis URL: redis://HOST:PORT/DB, rediss://HOST:PORT/DB, unix:///PATH, "
+            "redis+cluster://HOST:PORT or rediss+cluster://HOST:PORT (TLS)")
 CLUSTER = "redis+cluster://"
+TLS_CLUSTER = "rediss+cluster://"
+
+
+def cluster_url(url: str) -> str | None:
+    """For a Redis Cluster URL (``redis+cluster://``, or ``rediss+cluster://`` over TLS), the
+    ``redis://`` (``rediss://``) URL of its seed node; None for any other URL."""
+    if url.startswith(CLUSTER):
+        return "redis://" + url.removeprefix(CLUSTER)
+    if url.startswith(TLS_CLUSTER):
+        return "rediss://" + url.removeprefix(TLS_CLUSTER)
+    return None
 
 
 def check_redis_url(url: str, name: str) -> str:
     """``url`` when redis-py can use it; else ConfigError naming ``name``."""
     from redis.connection import parse_url
 
-    plain = "redis://" + url.removeprefix(CLUSTER) if url.startswith(CLUSTER) else url
+    plain = cluster_url(url) or url
     try:
         parse_url(plain)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
     except ValueError:

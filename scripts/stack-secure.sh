@@ -16,6 +16,11 @@
 #          scripts, INFO, the memory guard's SET/EXISTS/UNLINK/SCAN, the lock) on keys gk:*,
 #          nothing else (no FLUSHALL, FLUSHDB, CONFIG, KEYS, DEBUG).
 #
+# `scripts/stack cluster up|down|status --secure`: a 3-master Redis Cluster over TLS only (client
+# and cluster bus; ports GK_SECURE_CLUSTER_PORTS, default 7011 7012 7013), with the same users
+# and certificates; `up` prints GK_SECURE_REDIS_CLUSTER, the gatekeeper principal's
+# rediss+cluster:// URL.
+#
 # Under $GK_STACK_DIR/secure/: tls/ (ca.pem, ca.key, server.pem, server.key, server.p12: made
 # once), secrets/*.password (made once, mode 600), kafka/ (config, data, logs), redis/.
 # The Kafka jars are the plain stack's ($GK_STACK_DIR/kafka/lib).
@@ -130,7 +135,7 @@ secure_redis_acl() {
     cat <<EOF
 user default off
 user admin on #$(printf '%s' "$(password redis-admin)" | sha256sum | cut -d' ' -f1) ~* &* +@all
-user gatekeeper on #$(printf '%s' "$(password redis-gatekeeper)" | sha256sum | cut -d' ' -f1) resetkeys ~gk:* resetchannels -@all +ping +echo +hello +auth +select +info +client|setname +client|id +evalsha +eval +script|load +script|exists +get +set +del +unlink +exists +hset +hget +hgetall +hmget +hdel +hkeys +hexists +hincrby +expire +ttl +type +scan +readonly +cluster|slots +cluster|shards
+user gatekeeper on #$(printf '%s' "$(password redis-gatekeeper)" | sha256sum | cut -d' ' -f1) resetkeys ~gk:* resetchannels -@all +ping +echo +hello +auth +select +info +client|setname +client|id +evalsha +eval +script|load +script|exists +get +set +del +unlink +exists +hset +hget +hgetall +hmget +hdel +hkeys +hexists +hincrby +expire +ttl +type +scan +readonly +zadd +zcard +zrangebyscore +zrem +cluster|slots +cluster|shards +command
 EOF
 }
 
@@ -251,4 +256,98 @@ secure_cmd_secrets() {
     )
     rm -f "$out/log4j2.properties"
     log "secure: CA, certificates, passwords and compose files in $SDIR (nothing started)"
+}
+
+# ---------------------------------------------------------------- Redis Cluster over TLS
+SECURE_CLUSTER_PORTS="${GK_SECURE_CLUSTER_PORTS:-7011 7012 7013}"
+SCDIR="$SDIR/redis-cluster"
+
+cluster_tls_cli() { # cluster_tls_cli PORT ARGS...: redis-cli over TLS as admin
+    local port=$1; shift
+    REDISCLI_AUTH="$(password redis-admin)" redis-cli --tls --cacert "$TLS/ca.pem" \
+        -h "$HOST" -p "$port" --user admin "$@"
+}
+
+cluster_tls_ok() { cluster_tls_cli "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
+
+secure_cluster_up() {
+    command -v openssl >/dev/null || die "secure: openssl not found (needed once for the certificates)"
+    command -v redis-server >/dev/null 2>&1 || redis_up_install_only
+    mkdir -p "$SCDIR"
+    secure_secrets
+    secure_tls
+    (umask 077; secure_redis_acl >"$SCDIR/users.acl")
+    local port nodes=() t0 i; t0=$(now_ms)
+    for port in $SECURE_CLUSTER_PORTS; do
+        nodes+=("$HOST:$port")
+        if [[ $(cluster_tls_cli "$port" ping 2>/dev/null) == PONG ]]; then continue; fi
+        port_open "$port" && die "redis cluster (secure): port $HOST:$port is in use by a process this script did not start"
+        mkdir -p "$SCDIR/$port"
+        redis-server --bind "$HOST" --port 0 --tls-port "$port" --tls-cluster yes \
+            --tls-cert-file "$TLS/server.pem" --tls-key-file "$TLS/server.key" \
+            --tls-ca-cert-file "$TLS/ca.pem" --tls-auth-clients no --aclfile "$SCDIR/users.acl" \
+            --cluster-enabled yes --cluster-config-file "$SCDIR/$port/nodes.conf" \
+            --cluster-node-timeout 2000 --save '' --appendonly yes --appendfsync "$REDIS_FSYNC" \
+            --daemonize yes --pidfile "$SCDIR/$port/redis.pid" \
+            --logfile "$SCDIR/$port/redis.log" --dir "$SCDIR/$port" --protected-mode yes
+        for i in $(seq 1 $((REDIS_START_TIMEOUT * 10))); do
+            [[ $(cluster_tls_cli "$port" ping 2>/dev/null) == PONG ]] && break; sleep 0.1
+        done
+        [[ $(cluster_tls_cli "$port" ping 2>/dev/null) == PONG ]] \
+            || die "redis cluster (secure): node $port did not start (see $SCDIR/$port/redis.log)"
+    done
+    local first=${SECURE_CLUSTER_PORTS%% *}
+    for i in $(seq 1 50); do cluster_tls_ok "$first" && break; sleep 0.1; done
+    if ! cluster_tls_ok "$first"; then
+        REDISCLI_AUTH="$(password redis-admin)" redis-cli --tls --cacert "$TLS/ca.pem" \
+            --user admin --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+            >"$SCDIR/create.log" 2>&1 \
+            || { cat "$SCDIR/create.log" >&2; die "redis cluster (secure): create failed ('scripts/stack cluster down --purge --secure' starts afresh)"; }
+    fi
+    for i in $(seq 1 150); do cluster_tls_ok "$first" && break; sleep 0.1; done
+    cluster_tls_ok "$first" || die "redis cluster (secure): not ok (see $SCDIR/*/redis.log)"
+    log "redis cluster (secure): ok on TLS ports $SECURE_CLUSTER_PORTS, default user off, in $(secs_since "$t0")s"
+    secure_cluster_env
+}
+
+secure_cluster_env() {
+    cat <<EOF
+export GK_SECURE_REDIS_CLUSTER=rediss+cluster://gatekeeper@$HOST:${SECURE_CLUSTER_PORTS%% *}
+export GATEKEEPER_REDIS_PASSWORD_FILE=$SECRETS/redis-gatekeeper.password
+export GATEKEEPER_REDIS_CA_FILE=$TLS/ca.pem
+EOF
+}
+
+secure_cluster_down() {
+    local port purge=0 a
+    for a in "$@"; do
+        case $a in
+            --purge) purge=1 ;;
+            *) die "cluster down --secure: unknown option $a" ;;
+        esac
+    done
+    for port in $SECURE_CLUSTER_PORTS; do
+        if [[ -s $SCDIR/$port/redis.pid ]] && pid_alive "$SCDIR/$port/redis.pid" redis-server; then
+            stop_pid "$(<"$SCDIR/$port/redis.pid")" "redis cluster node $port (secure)" || true
+        fi
+        if [[ $purge == 1 ]]; then rm -rf "${SCDIR:?}/$port"; fi
+    done
+}
+
+secure_cmd_cluster() {
+    local what=${1:-status}
+    [[ $# -gt 0 ]] && shift
+    case $what in
+        up) secure_cluster_up ;;
+        down) secure_cluster_down "$@" ;;
+        status)
+            local port rc=0
+            for port in $SECURE_CLUSTER_PORTS; do
+                if [[ $(cluster_tls_cli "$port" ping 2>/dev/null) == PONG ]]; then
+                    echo "cluster node $port up (secure, TLS)"
+                else echo "cluster node $port down (secure)"; rc=1; fi
+            done
+            return $rc ;;
+        *) die "usage: scripts/stack cluster up|down [--purge]|status --secure" ;;
+    esac
 }

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatekeeper.counters import pipeline
@@ -33,6 +33,11 @@ from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
 from gatekeeper.redis_security import redis_options
+from gatekeeper.redis_url import cluster_url
+
+# Redis does not answer: a connection refused or dropped, a timeout, or no node of a cluster
+# reachable (a cluster client that cannot start says so with RedisClusterException)
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, RedisClusterException, OSError)
 
 SCRIPTS = ("decide", "apply_state", "settle", "restore", "schedule")
 _REFRESH = """
@@ -70,11 +75,12 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float = 5.0) -> Store:
-        if url.startswith("redis+cluster://"):
+        seed = cluster_url(url)
+        if seed is not None:
             from redis.asyncio.cluster import RedisCluster
 
             cluster_client = RedisCluster.from_url(
-                "redis://" + url.removeprefix("redis+cluster://"),
+                seed,
                 decode_responses=True, socket_timeout=timeout,
                 socket_connect_timeout=timeout, **redis_options(url),
             )
@@ -91,7 +97,7 @@ class Store:
     async def ping(self) -> None:
         try:
             await self.client.ping()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
     async def load_scripts(self) -> None:
@@ -99,7 +105,7 @@ class Store:
             for name, source in self.sources.items():
                 # (on a cluster, SCRIPT LOAD goes to every primary)
                 self.shas[name] = await self.client.script_load(source)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
     async def run(self, calls: Sequence[Call]) -> list[Any]:
@@ -178,7 +184,7 @@ class Store:
                 info = await self.client.info("server", target_nodes=node)
                 ids[node.name] = _run_id(info)
             return ids
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis not ready: {exc}") from exc
@@ -216,7 +222,7 @@ class Store:
         try:
             async for key in self.client.scan_iter(match=PREFIX + "*", count=1000):
                 yield key
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
     async def acquire_lock(self, owner: str, seconds: int) -> bool:
@@ -231,7 +237,7 @@ class Store:
     async def _plain(self, *command: Any) -> Any:
         try:
             return await self.client.execute_command(*command)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
@@ -247,7 +253,7 @@ class Store:
                 for command in commands[at:at + 2000]:
                     pipe.execute_command(*command)
                 answers += await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
@@ -273,7 +279,7 @@ class Store:
             return await pipeline.single(self.client, commands, self.timeout)
         except TimeoutError as exc:
             raise self._timed_out(len(commands)) from exc
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc
@@ -286,7 +292,7 @@ class Store:
                                                       self.timeout, probe)
         except TimeoutError as exc:
             raise self._timed_out(len(commands)) from exc
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except UNREACHABLE as exc:
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {exc}") from exc

@@ -142,3 +142,32 @@ def test_docker_compose_secure_agrees_with_the_script_and_holds_no_secret() -> N
         assert not any("PASSWORD" in name and not name.endswith("_FILE") for name in env)
     assert "allow.everyone.if.no.acl.found=false" in SCRIPT
     assert "password=" not in text.replace("password=$$(cat", "")
+
+
+def test_the_gatekeeper_redis_user_may_run_every_command_of_the_lua_scripts() -> None:
+    """Each command a script calls is granted to the `gatekeeper` ACL user of the secure stack
+    (and docker-compose.secure.yml, made from the same lines): a script that calls one more
+    command must grant it, or it fails only on a locked-down Redis."""
+    root = Path(__file__).resolve().parents[2]
+    script = (root / "scripts" / "stack-secure.sh").read_text()
+    line = next(x for x in script.splitlines() if x.startswith("user gatekeeper on"))
+    granted = {g.removeprefix("+") for g in line.split() if g.startswith("+")}
+    called = set()
+    for lua in (root / "gatekeeper" / "counters" / "lua").glob("*.lua"):
+        called |= {c.lower() for c in re.findall(r"redis\.p?call\('([A-Za-z]+)'", lua.read_text())}
+    assert called, "no redis.call found: the pattern no longer matches the scripts"
+    assert called <= granted, f"not granted: {sorted(called - granted)}"
+    assert {"flushall", "flushdb", "config", "keys"}.isdisjoint(granted)
+
+
+def test_cluster_urls_with_and_without_tls_name_their_seed_node(tmp_path: Path) -> None:
+    from gatekeeper.redis_url import check_redis_url, cluster_url
+
+    assert cluster_url("redis+cluster://h:7001") == "redis://h:7001"
+    assert cluster_url("rediss+cluster://gk@h:7011") == "rediss://gk@h:7011"
+    assert cluster_url("rediss://h:6380/0") is None
+    assert check_redis_url("rediss+cluster://gk@h:7011", "GATEKEEPER_REDIS")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    options = redis_options("rediss+cluster://gk@h:7011", {"GATEKEEPER_REDIS_CA_FILE": str(ca)})
+    assert options["ssl_ca_certs"] == str(ca)  # the CA goes with a TLS cluster URL too
