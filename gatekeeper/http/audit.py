@@ -42,7 +42,10 @@ from gatekeeper.stream.routing import Outgoing
 
 log = logging.getLogger("gatekeeper.http.audit")
 CHUNK = 500
-IN_FLIGHT = 4  # chunks handed to the producer before the first of them is acknowledged
+# chunks handed to the producer before the first of them is acknowledged: aiokafka sends one
+# request per broker at a time, so one chunk on its way and one ready to follow it; more would
+# only cut the entries that arrive meanwhile into more, smaller record batches
+IN_FLIGHT = 2
 MAX_BACKOFF = 5.0
 PARTITIONER = DefaultPartitioner()  # the producer's: murmur2 of the key, as Java's
 PARTITION_CACHE = 100_000  # (key, partition count) -> partition, remembered
