@@ -33,7 +33,6 @@ from gatekeeper.errors import GatekeeperError, InvalidInput, StoreLost, StoreUna
 from gatekeeper.http import metrics
 from gatekeeper.http.audit import AuditSink, Entry, KafkaUnavailable, Reservation
 from gatekeeper.http.batcher import Batcher
-from gatekeeper.http.ends import EndOffsets
 from gatekeeper.http.lookup import DecisionLookup
 from gatekeeper.http.settings import HttpSettings
 from gatekeeper.http.stages import BatchTimes, Stages
@@ -89,7 +88,6 @@ class Service:
                               ack_wait=http.audit_wait)
         self.catchup = EventsCatchUp(settings.broker, settings.topics["events"],
                                      settings.app_id, self._apply_events)
-        self.ends = EndOffsets(settings.broker)
         self.events_ok = True
         self.caught_up = False  # the first catch-up (at start) is done
         self.lookup = DecisionLookup(settings.broker, settings.topics["decisions"], self.gate)
@@ -132,8 +130,7 @@ class Service:
                     await task
         await self.sink.stop()
         self.stages.log()
-        for closing in (self.catchup.stop(), self.ends.stop(), self.lookup.stop(),
-                        self.core.store.close()):
+        for closing in (self.catchup.stop(), self.lookup.stop(), self.core.store.close()):
             with contextlib.suppress(Exception):
                 await closing
 
@@ -279,9 +276,8 @@ class Service:
                 ends.exception()  # retrieved (a failure was handled by the catch-up)
 
     async def _ends(self, times: BatchTimes | None = None) -> dict[Any, int]:
-        """The events topic's end offsets, on their own connection once the reader runs."""
-        partitions = self.catchup.reading
-        found = await (self.ends.ask(partitions) if partitions else self.catchup.end_offsets())
+        """The events topic's end offsets (one ListOffsets request)."""
+        found = await self.catchup.end_offsets()
         if times is not None:
             times.ends = time.perf_counter()
         return found

@@ -130,9 +130,3 @@ class EventsCatchUp:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
-
-    @property
-    def reading(self) -> list[TopicPartition]:
-        """The events topic's partitions while the reader runs (none before it starts or
-        after it stopped: ``end_offsets`` starts it)."""
-        return self._partitions if self._consumer is not None else []
