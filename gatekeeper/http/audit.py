@@ -8,12 +8,9 @@ waits for its own acknowledgement (up to ``audit_wait``) before it is answered, 
 answered check is on the record. While Kafka does not answer, checks are still decided and
 answered, and their entries wait here, at most ``capacity`` of them: a check that finds no
 room is not decided (``reserve`` refuses; the API answers 503). Entries are delivered in
-order when Kafka is back. Up to ``IN_FLIGHT`` chunks of entries are with the producer at
-once (a batch's records are handed over as soon as they are queued, not after the previous
-chunk's acknowledgement); the producer keeps them in order per partition. The producer is
-idempotent (it retries without duplicating), so an entry is written once; only a failure
-that the producer gives up on makes this module send it again, with the chunks in flight
-after it (at least once: a rebuild counts a decision recorded twice once).
+order when Kafka is back. The producer is idempotent (it retries without duplicating), so
+an entry is written once; only a failure that the producer gives up on makes this module send
+it again (at least once: a rebuild counts a decision recorded twice once).
 
 What can be lost: entries still held when the process dies (a crash during a Kafka outage).
 Their counts are in Redis; they would be missing only from a later rebuild.
@@ -42,10 +39,6 @@ from gatekeeper.stream.routing import Outgoing
 
 log = logging.getLogger("gatekeeper.http.audit")
 CHUNK = 500
-# chunks handed to the producer before the first of them is acknowledged: aiokafka sends one
-# request per broker at a time, so one chunk on its way and one ready to follow it; more would
-# only cut the entries that arrive meanwhile into more, smaller record batches
-IN_FLIGHT = 2
 MAX_BACKOFF = 5.0
 PARTITIONER = DefaultPartitioner()  # the producer's: murmur2 of the key, as Java's
 PARTITION_CACHE = 100_000  # (key, partition count) -> partition, remembered
@@ -178,68 +171,35 @@ class AuditSink:
         return not self._queue
 
     async def _run(self) -> None:
-        """Hand the held entries to the producer, up to ``IN_FLIGHT`` chunks ahead of the
-        acknowledgements; take them off the queue in order as they are acknowledged. When a
-        chunk fails, every chunk in flight is waited for, and everything from the failed one
-        on is sent again (at least once: the ones after it may be on Kafka already)."""
         assert self.producer is not None
         delay = 0.1
-        sent = 0  # entries at the head of the queue handed to the producer
-        flights: deque[tuple[int, asyncio.Future[Any]]] = deque()  # (entries, their acks)
         while True:
-            while flights and flights[0][1].done():
-                count, acks = flights[0]
-                if acks.exception() is not None:
-                    break
-                flights.popleft()
-                sent -= count
-                self._acknowledged(count)
-                delay = 0.1
-            if flights and flights[0][1].done():  # the oldest chunk in flight failed
-                failure = flights[0][1].exception()
-                await asyncio.gather(*(acks for _, acks in flights), return_exceptions=True)
-                flights.clear()
-                sent = 0
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            chunk = [self._queue[i] for i in range(min(CHUNK, len(self._queue)))]
+            try:
+                await asyncio.gather(*await self._send([o for entry in chunk
+                                                        for o in entry.outputs]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - held and sent again: nothing is dropped
                 metrics.KAFKA_ERRORS.inc()
                 log.warning("audit records not acknowledged (%s); %d held, retrying in %.1fs",
-                            failure, len(self._queue), delay)
+                            exc, len(self._queue), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
-            if sent < len(self._queue) and len(flights) < IN_FLIGHT:
-                chunk = [self._queue[i] for i in range(sent, min(sent + CHUNK, len(self._queue)))]
-                flights.append((len(chunk), await self._flight(chunk)))
-                sent += len(chunk)
-                continue
-            self._wake.clear()
-            if flights and flights[0][1].done():
-                continue
-            await self._wake.wait()
-
-    async def _flight(self, chunk: list[Entry]) -> asyncio.Future[Any]:
-        """The chunk handed to the producer: a future done when Kafka acknowledged all of
-        it (failed if any of it failed); it wakes ``_run``."""
-        try:
-            acks: asyncio.Future[Any] = asyncio.gather(
-                *await self._send([o for entry in chunk for o in entry.outputs]))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - as a failed acknowledgement
-            acks = asyncio.get_running_loop().create_future()
-            acks.set_exception(exc)
-        acks.add_done_callback(lambda _: self._wake.set())
-        return acks
-
-    def _acknowledged(self, count: int) -> None:
-        """The ``count`` entries at the head of the queue are on Kafka."""
-        for _ in range(count):
-            entry = self._queue.popleft()
-            if self._by_request.get(entry.decision["request_id"]) is entry:
-                del self._by_request[entry.decision["request_id"]]
-            if not entry.delivered.done():
-                entry.delivered.set_result(None)
-        self.delivered += count
-        metrics.AUDIT_HELD.set(len(self._queue))
+            delay = 0.1
+            for entry in chunk:
+                self._queue.popleft()
+                if self._by_request.get(entry.decision["request_id"]) is entry:
+                    del self._by_request[entry.decision["request_id"]]
+                if not entry.delivered.done():
+                    entry.delivered.set_result(None)
+            self.delivered += len(chunk)
+            metrics.AUDIT_HELD.set(len(self._queue))
 
     async def _send(self, outputs: list[Outgoing]) -> list[asyncio.Future[Any]]:
         """Hand the records to the producer as one batch per topic partition (a record per
