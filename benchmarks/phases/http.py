@@ -20,6 +20,7 @@ zones, 2 % malformed bodies that get 422, 1 % re-sends that get their recorded d
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -43,6 +44,7 @@ HERE = Path(__file__).resolve().parent.parent
 THROUGHPUT_TARGET = 3000.0  # checks/s with 64 clients, one process (issue 11)
 LATENCY_TARGET_MS = 10.0  # p99 at 500/s offered
 OPEN_LOOP_CONNECTIONS = 128
+VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.13.0"
 BARE = """
 import sys
 import uvloop
@@ -221,8 +223,74 @@ async def saturate_aiohttp(url: str, key: str, bodies: list[bytes], clients: int
             "client_cpu_cores": round(client_cpu / elapsed, 2)}
 
 
-async def open_loop(url: str, key: str, bodies: list[bytes], rate: float, seconds: float
-                    ) -> dict[str, Any]:
+def vegeta_binary() -> str | None:
+    """vegeta (Go: an open-loop constant-rate generator that takes little CPU), from the PATH
+    or the virtual environment; installed there with ``go install`` when Go is at hand."""
+    here = Path(sys.executable).parent / "vegeta"
+    found = shutil.which("vegeta") or (str(here) if here.exists() else None)
+    if found is not None or shutil.which("go") is None:
+        return found
+    installed = subprocess.run(["go", "install", VEGETA_MODULE],
+                               env={**os.environ, "GOBIN": str(here.parent)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=900)
+    if installed.returncode != 0 or not here.exists():
+        print(f"http: vegeta not installed ({installed.stderr.decode()[-500:]}); the aiohttp "
+              "client measures the latency", file=sys.stderr)
+        return None
+    return str(here)
+
+
+async def open_loop(url: str, key: str, bodies: list[bytes], rate: float, seconds: float,
+                    log_dir: Path) -> dict[str, Any]:
+    """Checks at ``rate`` per second for ``seconds``: from vegeta when there is one, else
+    from an aiohttp client in this process (which, on a loaded 2-core machine, sends late)."""
+    vegeta = vegeta_binary()
+    if vegeta is None:
+        return await open_loop_aiohttp(url, key, bodies, rate, seconds)
+    return await open_loop_vegeta(vegeta, url, key, bodies, rate, seconds, log_dir)
+
+
+async def open_loop_vegeta(vegeta: str, url: str, key: str, bodies: list[bytes], rate: float,
+                           seconds: float, log_dir: Path) -> dict[str, Any]:
+    """vegeta's latency is from each request's send to its answer; it sends on schedule as
+    long as it has a free worker (it starts more as needed, up to the connections)."""
+    header = {"Authorization": [f"Bearer {key}"], "Content-Type": ["application/json"]}
+    count = int(rate * seconds)
+    targets = log_dir / "http-vegeta-targets.jsonl"
+    with targets.open("w") as out:
+        for body in bodies[:count + 32]:
+            out.write(json.dumps({"method": "POST", "url": url + "/v1/check", "header": header,
+                                  "body": base64.b64encode(body).decode()}) + "\n")
+    attack = [vegeta, "attack", "-format=json", f"-targets={targets}", f"-rate={rate:g}/s",
+              f"-max-connections={OPEN_LOOP_CONNECTIONS}", "-workers=32"]
+    # the warm-up opens the connections, so that connecting is not measured
+    for duration, results in (("1s", log_dir / "http-vegeta-warm.bin"),
+                              (f"{seconds:g}s", log_dir / "http-vegeta.bin")):
+        cpu0, started = _children_cpu(), time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            *attack, f"-duration={duration}", f"-output={results}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"vegeta attack failed ({process.returncode}): {err.decode()}")
+        client_cpu = (_children_cpu() - cpu0) / (time.monotonic() - started)
+    report = subprocess.run([vegeta, "report", "-type=json", str(results)], check=True,
+                            capture_output=True).stdout
+    summary = json.loads(report)
+    ms = {name: round(summary["latencies"][field] / 1e6, 2)
+          for name, field in (("p50", "50th"), ("p95", "95th"), ("p99", "99th"),
+                              ("max", "max"))}
+    return {"load_generator": "vegeta", "rate": rate, "seconds": seconds,
+            "checks": summary["requests"], "achieved_rate": round(summary["rate"], 1),
+            "statuses": dict(sorted(summary["status_codes"].items())),
+            "errors": Counter(e for e in summary.get("errors") or []  # not the 409s/422s
+                              if not e[:3].isdigit()),
+            "connections": OPEN_LOOP_CONNECTIONS, "client_cpu_cores": round(client_cpu, 2),
+            "latency_ms": ms}
+
+
+async def open_loop_aiohttp(url: str, key: str, bodies: list[bytes], rate: float,
+                            seconds: float) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -262,7 +330,8 @@ async def open_loop(url: str, key: str, bodies: list[bytes], rate: float, second
                 late += 1
             tasks.append(asyncio.create_task(one(session, bodies[(i + 32) % len(bodies)], due)))
         await asyncio.gather(*tasks)
-    return {"rate": rate, "seconds": seconds, "checks": count,
+    return {"load_generator": "aiohttp client", "rate": rate, "seconds": seconds,
+            "checks": count,
             "statuses": dict(sorted(statuses.items())),
             "errors": dict(errors), "connections": OPEN_LOOP_CONNECTIONS,
             "sent_late_by_the_client": late,
@@ -351,7 +420,8 @@ async def measure(cfg: HttpConfig) -> dict[str, Any]:
             saturation["mean_batch"] = round(
                 metrics.get("gatekeeper_http_batch_size_sum", 0) / batches, 1) if batches else None
             rest = bodies[saturation["checks"] % len(bodies):] + bodies
-            latency = await open_loop(server.url, key, rest, cfg.rate, cfg.latency_seconds)
+            latency = await open_loop(server.url, key, rest, cfg.rate, cfg.latency_seconds,
+                                      cfg.log_dir)
         finally:
             server.stop()
     finally:
@@ -401,7 +471,8 @@ def table(result: dict[str, Any]) -> str:
              f"{s['checks_per_second']:>7,} checks/s   (target >= {THROUGHPUT_TARGET:,.0f}; "
              f"mean batch {s['mean_batch']}, server {s['server_cpu_cores']} cores, "
              f"client {s['client_cpu_cores']} cores; p50 {s['latency_ms']['p50']} ms)",
-             f"  {lat['rate']:.0f}/s offered, open loop   p50 {lat['latency_ms']['p50']} ms  "
+             f"  {lat['rate']:.0f}/s offered, open loop ({lat.get('load_generator')})   "
+             f"p50 {lat['latency_ms']['p50']} ms  "
              f"p95 {lat['latency_ms']['p95']} ms  p99 {lat['latency_ms']['p99']} ms  "
              f"max {lat['latency_ms']['max']} ms   (target p99 <= {LATENCY_TARGET_MS:.0f} ms)",
              f"  statuses: saturation {s['statuses']}, latency {lat['statuses']}"

@@ -1,10 +1,13 @@
-"""Concurrent checks gathered into one call (one store round trip), one call at a time.
+"""Concurrent checks gathered into one call (one store round trip), up to ``concurrency``
+calls at a time.
 
-A check submitted while no batch runs waits ``window`` seconds (0: one turn of the event
-loop, so that checks arriving together go together); checks submitted while a batch runs
-wait for it and go in the next one, up to ``max_size`` each. Under load, batches grow by
-themselves to what arrives during one round trip; alone, a check waits for nothing.
-One call at a time also keeps the events catch-up (one Kafka consumer) serial.
+A check submitted while fewer than ``concurrency`` batches run waits ``window`` seconds (0:
+one turn of the event loop, so that checks arriving together go together) and goes; checks
+submitted while ``concurrency`` batches run wait for one of them to end and go together in
+the next, up to ``max_size`` each. Under load, batches grow by themselves to what arrives
+during one round trip; alone, a check waits for nothing. With ``concurrency`` 2, a batch can
+start (its events catch-up, which the caller keeps serial) while the previous one waits for
+Redis, instead of after it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ Result = TypeVar("Result")
 
 class Batcher(Generic[Item, Result]):
     def __init__(self, run: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]], *,
-                 max_size: int = 500, window: float = 0.0):
+                 max_size: int = 500, window: float = 0.0, concurrency: int = 1):
         self.run = run
         self.max_size = max_size
         self.window = window
         self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
         self.batches = 0  # calls of ``run`` so far
 
     async def submit(self, item: Item) -> Result:
@@ -43,14 +48,23 @@ class Batcher(Generic[Item, Result]):
                 if first and len(self._pending) < self.max_size:
                     await asyncio.sleep(self.window)
                 first = False
+                await self._slots.acquire()
                 batch = [(item, future) for item, future in self._pending[:self.max_size]
                          if not future.done()]  # a caller that gave up is left out
                 del self._pending[:self.max_size]
-                if batch:
-                    await self._one(batch)
+                if not batch:
+                    self._slots.release()
+                    continue
+                task = asyncio.create_task(self._one(batch))
+                self._running.add(task)
+                task.add_done_callback(self._ended)
         finally:
             for _, future in self._pending:  # only when cancelled (shutdown)
                 future.cancel()
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
 
     async def _one(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         self.batches += 1
@@ -70,7 +84,8 @@ class Batcher(Generic[Item, Result]):
                 future.set_result(result)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._running]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -35,6 +35,7 @@ from gatekeeper.http.audit import AuditSink, Entry, KafkaUnavailable, Reservatio
 from gatekeeper.http.batcher import Batcher
 from gatekeeper.http.lookup import DecisionLookup
 from gatekeeper.http.settings import HttpSettings
+from gatekeeper.http.stages import BatchTimes, Stages
 from gatekeeper.memory import Progress
 from gatekeeper.model import ContactRequest, Decision
 from gatekeeper.preview import preview
@@ -73,6 +74,7 @@ class Unavailable(GatekeeperError):
 class Checked:
     decision: Decision | InvalidInput
     settled: asyncio.Future[None] | None  # the audit record is on Kafka (or Kafka is away)
+    times: BatchTimes | None = None  # its batch's stage times (GATEKEEPER_HTTP_STAGES)
 
 
 class Service:
@@ -90,14 +92,18 @@ class Service:
         self.caught_up = False  # the first catch-up (at start) is done
         self.lookup = DecisionLookup(settings.broker, settings.topics["decisions"], self.gate)
         self.checks: Batcher[tuple[ContactRequest, str, Reservation], Checked] = Batcher(
-            self._decide, max_size=http.batch_size, window=http.batch_window)
+            self._decide, max_size=http.batch_size, window=http.batch_window,
+            concurrency=http.batches)
         self.previews: Batcher[ContactRequest, Decision | InvalidInput] = Batcher(
-            self._preview, max_size=http.batch_size, window=http.batch_window)
+            self._preview, max_size=http.batch_size, window=http.batch_window,
+            concurrency=http.batches)
         self._catchup_lock = asyncio.Lock()
         self._caught_up_at = 0.0
+        self._asked_at = 0.0  # perf_counter when the last catch-up done asked for the ends
         self._redis_failed_at = -REDIS_PAUSE
         self._tasks: list[asyncio.Task[None]] = []
         self._ensuring: asyncio.Task[None] | None = None
+        self.stages = Stages()
         rebuild = self.core.keeper.rebuild
 
         async def rebuild_after_drain(progress: Progress) -> dict[str, Any]:
@@ -112,6 +118,7 @@ class Service:
         await self.sink.start()
         self._hold()
         self._tasks.append(asyncio.create_task(self._follow()))
+        self._tasks.append(asyncio.create_task(self.stages.run()))
 
     async def stop(self) -> None:
         await self.checks.close()
@@ -122,6 +129,7 @@ class Service:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         await self.sink.stop()
+        self.stages.log()
         for closing in (self.catchup.stop(), self.lookup.stop(), self.core.store.close()):
             with contextlib.suppress(Exception):
                 await closing
@@ -177,12 +185,15 @@ class Service:
             raise Unavailable(f"Kafka has not acknowledged the audit records of the last "
                               f"{self.sink.held} checks (the most this server holds): "
                               "nothing more is decided until it does", 5)
+        submitted = time.perf_counter()
         try:
             checked = await self.checks.submit((request, source, reservation))
         finally:
             self.sink.release(reservation)  # a no-op once the entry took it
+        resumed = time.perf_counter()
         if checked.settled is not None:
             await asyncio.shield(checked.settled)  # shared by the batch: never cancelled
+        self.stages.check(submitted, checked.times, resumed)
         return checked
 
     async def dry_run(self, request: ContactRequest) -> Decision | InvalidInput:
@@ -192,9 +203,12 @@ class Service:
     async def _decide(self, items: Sequence[tuple[ContactRequest, str, Reservation]]
                       ) -> list[Checked]:
         metrics.BATCH.observe(len(items))
-        await self._on_store(self._catch_up())
+        times = self.stages.batch()
+        await self._on_store(self._catch_up(time.perf_counter(), times))
         requests = [request for request, _, _ in items]
         results = await self._on_store(self.gate.decide_recorded(requests, datetime.now(UTC)))
+        if times is not None:
+            times.redis = time.perf_counter()
         entries: list[Entry | None] = []
         for (request, source, reservation), (decision, stored) in zip(items, results,
                                                                       strict=True):
@@ -208,12 +222,14 @@ class Service:
             entries.append(self.sink.put(reservation, outputs, decision))
             metrics.count_decision(decision, request.channel)
         settled = self.sink.settled([e for e in entries if e is not None])
-        return [Checked(decision, None if entry is None else settled)
+        if times is not None:
+            times.queued = time.perf_counter()
+        return [Checked(decision, None if entry is None else settled, times)
                 for (decision, _), entry in zip(results, entries, strict=True)]
 
     async def _preview(self, requests: Sequence[ContactRequest]
                        ) -> list[Decision | InvalidInput]:
-        await self._on_store(self._catch_up())
+        await self._on_store(self._catch_up(time.perf_counter()))
         return await self._on_store(preview(self.gate, requests, datetime.now(UTC)))
 
     async def _on_store(self, step: Awaitable[T]) -> T:
@@ -237,17 +253,45 @@ class Service:
     async def _apply_events(self, batch: Sequence[Incoming], now: datetime) -> list[Outgoing]:
         return await process_events(self.gate, batch, now)  # invalid: the worker dead-letters
 
-    async def _catch_up(self) -> None:
-        """Apply every acknowledged event before a batch; while Kafka does not answer, go on
-        without (the follower catches up when it answers again)."""
+    async def _catch_up(self, since: float, times: BatchTimes | None = None) -> None:
+        """Apply every event acknowledged before ``since`` (``time.perf_counter()``: when
+        the batch's last check had arrived); while Kafka does not answer, go on without (the
+        follower catches up when it answers again). The end offsets are asked for at once,
+        while another batch's catch-up may still run (reading is one at a time); a batch
+        that waited for another's catch-up whose end offsets were asked for after ``since``
+        has nothing more to read, and skips its own."""
         if not self.events_ok:
             return
-        async with self._catchup_lock:
-            await self._catch_up_locked()
-
-    async def _catch_up_locked(self, timeout: float = CATCHUP_TIMEOUT) -> None:
+        asked = time.perf_counter()
+        ends = asyncio.ensure_future(self._ends(times))
         try:
-            await asyncio.wait_for(self.catchup.catch_up(datetime.now(UTC)), timeout)
+            async with self._catchup_lock:
+                if self._asked_at > since:
+                    return
+                await self._catch_up_locked(times=times, ends=ends, asked=asked)
+        finally:
+            if not ends.done():
+                ends.cancel()
+            elif not ends.cancelled():
+                ends.exception()  # retrieved (a failure was handled by the catch-up)
+
+    async def _ends(self, times: BatchTimes | None = None) -> dict[Any, int]:
+        """The events topic's end offsets (one ListOffsets request)."""
+        found = await self.catchup.end_offsets()
+        if times is not None:
+            times.ends = time.perf_counter()
+        return found
+
+    async def _catch_up_locked(self, timeout: float = CATCHUP_TIMEOUT,
+                               times: BatchTimes | None = None,
+                               ends: Awaitable[dict[Any, int]] | None = None,
+                               asked: float | None = None) -> None:
+        asked = time.perf_counter() if asked is None else asked
+        try:
+            await asyncio.wait_for(
+                self.catchup.catch_up(datetime.now(UTC), ends or self._ends()), timeout)
+            if times is not None:
+                times.read = time.perf_counter()
         except StoreUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - Kafka is away: decide from what is applied
@@ -262,6 +306,7 @@ class Service:
                     await self.catchup.stop()
             return
         self._caught_up_at = time.monotonic()
+        self._asked_at = asked
         if not self.events_ok:
             log.warning("debtor events are read again before every check")
         self.events_ok = True

@@ -21,6 +21,7 @@ VARIABLES = {
     "audit_wait": "GATEKEEPER_HTTP_AUDIT_WAIT",
     "batch_size": "GATEKEEPER_HTTP_BATCH_SIZE",
     "batch_window": "GATEKEEPER_HTTP_BATCH_WINDOW",
+    "batches": "GATEKEEPER_HTTP_BATCHES",
 }
 
 
@@ -49,6 +50,7 @@ class HttpSettings:
     audit_wait: float = 1.0  # how long a check waits for Kafka's ack of its audit record
     batch_size: int = 500  # checks per store round trip at most
     batch_window: float = 0.0  # seconds a batch waits for more checks (0: one loop turn)
+    batches: int = 1  # batches decided at once (2: one starts while another waits)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> HttpSettings:

@@ -174,10 +174,12 @@ async def test_status_codes_and_bodies_of_the_contract(
                                        timeout=2) == []  # the caller places the contact
 
 
+@pytest.mark.parametrize("batches", ["1", "2"])  # GATEKEEPER_HTTP_BATCHES
 async def test_200_concurrent_checks_for_one_number_allow_exactly_one_call(
         topics: None, servers: list[ServeProcess], tmp_path: Path, env: dict[str, str],
-        key: str, session: aiohttp.ClientSession, bootstrap: str, topic_prefix: str) -> None:
-    server = start(servers, tmp_path, env)
+        key: str, session: aiohttp.ClientSession, bootstrap: str, topic_prefix: str,
+        batches: str) -> None:
+    server = start(servers, tmp_path, env, http_batches=batches)
     api = Client(session, server.url, key)
     answers = await asyncio.gather(*(api.check(request(f"c-{i}", "hot")) for i in range(200)))
     assert Counter(status for status, _ in answers) == {200: 1, 409: 199}
@@ -214,10 +216,12 @@ async def test_dry_runs_count_nothing_and_record_nothing(
     assert [r["value"]["request"]["request_id"] for r in audit] == ["p-0"]
 
 
+@pytest.mark.parametrize("batches", ["1", "2"])  # GATEKEEPER_HTTP_BATCHES
 async def test_acknowledged_events_bind_the_next_check_and_outcomes_are_produced(
         topics: None, servers: list[ServeProcess], tmp_path: Path, env: dict[str, str],
-        key: str, session: aiohttp.ClientSession, bootstrap: str, topic_prefix: str) -> None:
-    server = start(servers, tmp_path, env)
+        key: str, session: aiohttp.ClientSession, bootstrap: str, topic_prefix: str,
+        batches: str) -> None:
+    server = start(servers, tmp_path, env, http_batches=batches)
     api = Client(session, server.url, key)
     now = datetime.now(UTC).isoformat()
     status, accepted, _ = await api.call("POST", "/v1/events", {

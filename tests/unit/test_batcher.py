@@ -1,4 +1,4 @@
-"""Concurrent checks are gathered into one call; one call runs at a time."""
+"""Concurrent checks are gathered into one call; one call (or ``concurrency``) at a time."""
 
 from __future__ import annotations
 
@@ -48,6 +48,19 @@ async def test_checks_arriving_during_a_call_wait_for_it_and_go_in_the_next() ->
     await asyncio.gather(first, *later)
     assert run.calls == [[0], [1, 2, 3, 4, 5]]
     assert run.most_at_once == 1
+
+
+async def test_with_concurrency_2_a_batch_starts_while_another_runs_and_no_third() -> None:
+    run = Recorder(delay=0.05)
+    batcher = Batcher(run, concurrency=2)
+    first = asyncio.create_task(batcher.submit(0))
+    await asyncio.sleep(0.01)  # [0] runs: one more batch may start
+    second = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0.01)  # [1, 2] runs too: the next checks wait for one to end
+    third = [asyncio.create_task(batcher.submit(i)) for i in (3, 4)]
+    assert await asyncio.gather(first, *second, *third) == [0, 10, 20, 30, 40]
+    assert run.calls == [[0], [1, 2], [3, 4]]
+    assert run.most_at_once == 2
 
 
 async def test_batches_are_cut_at_max_size() -> None:

@@ -29,6 +29,7 @@ def test_bind_forms(bind: str, address: tuple[str, int]) -> None:
     ("GATEKEEPER_HTTP_MAX_BODY", "0", "a whole number above 0"),
     ("GATEKEEPER_HTTP_AUDIT_WAIT", "-1", "a number of seconds, 0 or more"),
     ("GATEKEEPER_HTTP_BATCH_WINDOW", "soon", "a number of seconds, 0 or more"),
+    ("GATEKEEPER_HTTP_BATCHES", "0", "a whole number above 0"),
 ])
 def test_a_bad_value_names_the_variable_the_expectation_and_the_value(
         variable: str, value: str, expected: str) -> None:
