@@ -16,7 +16,7 @@ import pytest
 
 from gatekeeper.counters import wire
 from gatekeeper.counters.contract import StoreContract
-from gatekeeper.counters.keys import Hasher, counters_key, state_key
+from gatekeeper.counters.keys import Hasher, counters_key, record_field, state_key
 from gatekeeper.errors import InvalidInput, StoreLost
 from gatekeeper.gate import Gate
 from gatekeeper.policy import load_policy
@@ -173,7 +173,27 @@ async def test_records_of_old_generations_are_pruned(backend: Backend, tmp_path:
     later = datetime.fromtimestamp(NOON.timestamp() + 2 * ttl + 60, UTC)
     await g.decide([req(2, requested_at=later.strftime("%Y-%m-%dT%H:%M:%SZ"))], later)
     records = [k for k in await backend.hash(counters_key("hot")) if k.startswith("r")]
-    assert records == [f"r{wire.generation(later, ttl)}:" + records[0].split(":")[1]]
+    assert records == [record_field("r-2")]
+
+
+async def test_an_id_of_a_generation_before_the_last_is_decided_again(
+        backend: Backend, tmp_path: Path) -> None:
+    """A record answers for its generation and the next; after that the id is decided anew,
+    and its new record replaces the old one (one field per request id)."""
+    g = await gate(backend, tmp_path, 100)
+    ttl = g.ttls.decision_seconds
+    (first,) = await g.decide([req(1)], NOON)
+    next_one = datetime.fromtimestamp(NOON.timestamp() + ttl + 60, UTC)
+    (replayed,) = await g.decide([req(1)], next_one)
+    assert replayed == first
+    later = datetime.fromtimestamp(NOON.timestamp() + 2 * ttl + 60, UTC)
+    (again,) = await g.decide([req(1)], later)
+    assert again["evaluated_at"] != first["evaluated_at"]  # type: ignore[index]
+    stored = await backend.hash(counters_key("hot"))
+    records = {k: v for k, v in stored.items() if k.startswith("r")}
+    assert list(records) == [record_field("r-1")]
+    assert wire.stored_generation(records[record_field("r-1")], ttl) == wire.generation(later,
+                                                                                         ttl)
 
 
 async def test_events_at_the_same_millisecond_give_one_outcome_in_any_order(

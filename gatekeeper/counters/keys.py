@@ -3,17 +3,25 @@ them share one Redis Cluster slot; phone numbers and addresses appear only as ke
 
     gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
                       gap times "t:<rule>[:<destination hash>]" -> epoch seconds (min_gap),
-                      decision records "r<generation>:<request tag>" -> record, "g"
+                      decision records "r<request tag>" -> record (``wire.py``: its
+                      generation is its time // the decision TTL), "g" -> the newest
+                      generation written
     gk:{d}:s   hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from functools import lru_cache
 
 PREFIX = "gk:"
+# The layout of the keys above and of the records in them. The meta hash names the layout a
+# store was built in (guard.py): a store of another layout is rebuilt from the record, never
+# read. 1: records under "r<generation>:<12 hex>" in eight words; 2: the compact records of
+# wire.py under "r<8 base64url>" (issue 13's memory target).
+LAYOUT = "2"
 
 
 def debtor_tag(debtor_id: str) -> str:
@@ -36,14 +44,17 @@ def state_key(debtor_id: str) -> str:
 
 
 def request_tag(request_id: str) -> str:
-    """A short, fixed-size stand-in for a request id in a debtor's hash (48 bits: within one
-    debtor and two generations a collision is out of reach)."""
-    return hashlib.blake2b(request_id.encode(), digest_size=6).hexdigest()
+    """A short, fixed-size stand-in for a request id in a debtor's hash: 48 bits in 8
+    base64url characters (within one debtor and two generations a collision is out of
+    reach)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
-def record_field(generation: int, request_id: str) -> str:
-    """A decision record's field in the debtor's hash (a generation spans the decision TTL)."""
-    return f"r{generation}:{request_tag(request_id)}"
+def record_field(request_id: str) -> str:
+    """A decision record's field in the debtor's hash (one per request id: a record of an
+    older generation is overwritten when the id is decided again)."""
+    return "r" + request_tag(request_id)
 
 
 @lru_cache(maxsize=4096)  # a policy's few rule names, asked for with every request
