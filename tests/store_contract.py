@@ -166,6 +166,32 @@ async def test_a_restored_decision_counts_once(backend: Backend, tmp_path: Path)
     assert again["decision"] == "allowed" and blocked["decision"] == "blocked"  # type: ignore[index]
 
 
+# the gk-record headers 9af5d91 (layout 1) wrote for req(1) and req(2) at NOON with a limit of 1
+MAIN_RECORDS = ("a 1772470800.000 3e8eae3afe 0 - - f428d04ca203 3d4244||20514 3d4244||20514 -",
+                "b 1772470800.000 ef774ddc40 1 1772470800.000 -")
+
+
+async def test_the_record_on_kafka_is_written_and_restored_as_before(
+        backend: Backend, tmp_path: Path) -> None:
+    """The words on contact.decisions did not change with the store's layout: records an
+    older version put on Kafka rebuild this version's store, and bind."""
+    g = await gate(backend, tmp_path, 1)
+    first = await g.decide_recorded([req(1), req(2)], NOON)
+    assert tuple(record for _, record in first) == MAIN_RECORDS
+    await backend.flush()
+    g.store = await backend.store()  # a new, empty, trusted copy: the rebuild's
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    recorded = [("hot", "r-1", lambda: req(1), MAIN_RECORDS[0]),
+                ("hot", "r-2", lambda: req(2), MAIN_RECORDS[1])]
+    assert await g.restore(recorded, now) == {"restored": 2, "duplicates": 0}
+    assert await counters(backend) == {"3d4244||20514": "1"}
+    again = await g.decide_recorded([req(1), req(2), req(3)], NOON)
+    assert [d for d, _ in again[:2]] == [d for d, _ in first]  # replays: the same decisions
+    assert tuple(record for _, record in again[:2]) == tuple(
+        record.split(" f428")[0] for record in MAIN_RECORDS)  # (a replay counts nothing)
+    assert again[2][0]["decision"] == "blocked"  # type: ignore[index] - the count binds
+
+
 async def test_records_of_old_generations_are_pruned(backend: Backend, tmp_path: Path) -> None:
     g = await gate(backend, tmp_path, 100)
     ttl = g.ttls.decision_seconds
