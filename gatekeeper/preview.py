@@ -37,7 +37,8 @@ async def preview(gate: Gate, requests: Sequence[ContactRequest], now: datetime
     debtors = list(dict.fromkeys(r.debtor_id for r in requests))
     commands: list[tuple[Any, ...]] = []
     for debtor in debtors:
-        commands += [("EXISTS", marker_for(counters_key(debtor), epoch)),
+        commands += [("EXISTS", marker_for(counters_key(debtor), epoch,
+                                           cluster=gate.store.cluster)),
                      ("HGETALL", state_key(debtor)), ("HGETALL", counters_key(debtor))]
     answers = await gate.store.read(commands) if commands else []
     stored: dict[str, tuple[dict[str, str], dict[str, str]]] = {}

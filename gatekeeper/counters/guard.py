@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatekeeper.counters.contract import StoreContract as Store
-from gatekeeper.counters.keys import LAYOUT, LOCK_KEY, SLOTS, marker_key
+from gatekeeper.counters.keys import LAYOUT, LOCK_KEY, SLOTS, marker_key, marker_slots
 from gatekeeper.counters.keys import key_id as key_id  # (re-exported: the id in the meta hash)
 from gatekeeper.errors import StoreUnavailable
 
@@ -86,7 +86,9 @@ async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdic
         return Verdict(False, f"the store is in layout {meta.layout} (written by an older "
                               f"version); this version reads layout {LAYOUT}: it is rebuilt "
                               "from the record")
-    probe = [marker_key(slot, meta.epoch) for slot in (0, SLOTS // 2, SLOTS - 1)]
+    slots = marker_slots(store.cluster)
+    probe = [marker_key(slot, meta.epoch) for slot in {slots[0], slots[len(slots) // 2],
+                                                       slots[-1]}]
     for key in probe:
         if not await store.exists(key):
             return Verdict(False, "memory markers are missing: Redis lost part of its data")
@@ -103,10 +105,11 @@ async def begin_rebuild(store: Store) -> str:
     await store.drop_meta()
     store.epoch = None
     if meta is not None:  # the markers first: no worker of the old epoch writes after this
+        # (every slot's: a store of layout 1 had one on every slot of one node too)
         await store.delete_keys([marker_key(slot, meta.epoch) for slot in range(SLOTS)])
     await wipe(store)
     epoch = uuid.uuid4().hex[:12]
-    await store.set_keys([marker_key(slot, epoch) for slot in range(SLOTS)])
+    await store.set_keys([marker_key(slot, epoch) for slot in marker_slots(store.cluster)])
     store.identity = await store.node_ids()
     store.epoch = epoch
     return epoch

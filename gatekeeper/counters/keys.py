@@ -106,7 +106,10 @@ class Hasher:
 #     gk:{<slot tag>}:m:<epoch>    one marker per Redis Cluster slot: every script that writes
 #                                  a debtor's keys checks, in the same atomic step, that the
 #                                  marker of the debtor's slot exists; a flush, or an empty
-#                                  restart, removes it, and the script refuses to write.
+#                                  restart, removes it, and the script refuses to write. One
+#                                  Redis node (no cluster) loses its keys all at once: it keeps
+#                                  one marker, slot 0's, for every key (16,383 keys fewer:
+#                                  ~1.6 MB; since layout 2).
 META_KEY = PREFIX + "{~meta}:m"
 LOCK_KEY = PREFIX + "{~meta}:lock"
 SLOTS = 16384
@@ -133,8 +136,16 @@ def marker_key(slot: int, epoch: str) -> str:
     return f"{PREFIX}{{{_slot_tags()[slot]}}}:m:{epoch}"
 
 
-def marker_for(key: str, epoch: str) -> str:
-    """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in."""
+def marker_slots(cluster: bool) -> range:
+    """The slots that have a marker: every slot on a Redis Cluster, slot 0 on one node."""
+    return range(SLOTS) if cluster else range(1)
+
+
+def marker_for(key: str, epoch: str, *, cluster: bool) -> str:
+    """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in (one node: the
+    one marker)."""
+    if not cluster:
+        return marker_key(0, epoch)
     tag = key[key.index("{") + 1:key.index("}")]
     return marker_key(key_slot(tag), epoch)
 

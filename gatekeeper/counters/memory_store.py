@@ -206,7 +206,7 @@ class MemoryStore:
             self.expiry[key] = self.clock() + ttl
 
     def _marked(self, key: str, epoch: str) -> bool:
-        return self._exists(marker_for(key, epoch))
+        return self._exists(marker_for(key, epoch, cluster=self.cluster))
 
 
 # --------------------------------------------------------------------------- the scripts

@@ -115,7 +115,8 @@ class Store:
         pending = list(range(len(calls)))
         for _attempt in range(3):
             commands = [("EVALSHA", self.shas[calls[i].script], len(calls[i].keys) + 1,
-                         *calls[i].keys, marker_for(calls[i].keys[0], epoch), *calls[i].args)
+                         *calls[i].keys, marker_for(calls[i].keys[0], epoch,
+                                                    cluster=self.cluster), *calls[i].args)
                         for i in pending]
             answers = await self._guarded_pipeline(commands,
                                                    [calls[i].keys[0] for i in pending])
