@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from gatekeeper.counters.keys import is_record_field
 from gatekeeper.localtime import EPOCH
 from gatekeeper.policy.model import Rule
 from gatekeeper.state import state_from_hash
@@ -62,7 +63,7 @@ def describe_debtor(debtor_id: str, state_fields: Mapping[str, str],
         "gaps": [text for name, value in sorted(counters.items())
                  if (text := describe_gap(name, value, rules)) is not None],
         "counters": rows,
-        "decisions_on_record": sum(1 for name in counters if name[:1] == "r" and ":" in name),
+        "decisions_on_record": sum(1 for name in counters if is_record_field(name)),
     }
 
 

@@ -57,6 +57,12 @@ def record_field(request_id: str) -> str:
     return "r" + request_tag(request_id)
 
 
+def is_record_field(name: str) -> bool:
+    """Is a field of a debtor's hash a decision record? (counters start with a hex rule
+    code, gap fields with ``t:``; the others are ``last`` and ``g``)"""
+    return name[:1] == "r" and len(name) == 9
+
+
 @lru_cache(maxsize=4096)  # a policy's few rule names, asked for with every request
 def rule_code(rule_name: str) -> str:
     """A short, stable code of a rule name for counter field names."""
