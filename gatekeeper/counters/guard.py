@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.counters.contract import REBUILDING
 from gatekeeper.counters.contract import StoreContract as Store
 from gatekeeper.counters.keys import LAYOUT, LOCK_KEY, SLOTS, marker_key, marker_slots
 from gatekeeper.counters.keys import key_id as key_id  # (re-exported: the id in the meta hash)
@@ -98,9 +99,10 @@ async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdic
 
 
 async def begin_rebuild(store: Store) -> str:
-    """Stop every writer, wipe the working copy, and start a new epoch; return it. The store
-    is set to write into the new epoch (the rebuilder's own writes stay guarded: a loss during
-    the rebuild stops it)."""
+    """Stop every writer, wipe the working copy, and start a new epoch; return it. The
+    calling task writes into the new epoch (``contract.REBUILDING``: its own writes stay
+    guarded, a loss during the rebuild stops it); every other task holds until
+    ``finish_rebuild``."""
     meta = await read_meta(store)
     await store.drop_meta()
     store.epoch = None
@@ -111,16 +113,30 @@ async def begin_rebuild(store: Store) -> str:
     epoch = uuid.uuid4().hex[:12]
     await store.set_keys([marker_key(slot, epoch) for slot in marker_slots(store.cluster)])
     store.identity = await store.node_ids()
-    store.epoch = epoch
+    REBUILDING.set(epoch)
     return epoch
 
 
 async def finish_rebuild(store: Store, epoch: str, hashing_key_id: str,
                          stats: dict[str, Any]) -> None:
-    """Mark the rebuilt copy as trusted (the meta hash is written last)."""
+    """Mark the rebuilt copy as trusted (the meta hash is written last); every task of the
+    process may write again."""
     ids = await store.node_ids()
     if ids != store.identity:
         raise StoreUnavailable("a Redis node restarted during the rebuild; rebuilding again")
+    await _write_meta(store, epoch, hashing_key_id, ids, stats)
+    REBUILDING.set(None)
+    store.epoch = epoch
+
+
+def abandon_rebuild(store: Store) -> None:
+    """A rebuild failed: nothing writes until the next one (or a verification)."""
+    REBUILDING.set(None)
+    store.epoch = None
+
+
+async def _write_meta(store: Store, epoch: str, hashing_key_id: str, ids: dict[str, str],
+                      stats: dict[str, Any]) -> None:
     await store.write_meta({
         "epoch": epoch, "nodes": json.dumps(ids, sort_keys=True), "key_id": hashing_key_id,
         "layout": LAYOUT, "built_at": f"{time.time():.3f}",

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from gatekeeper.counters.contract import writing_epoch
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.memory_schedule import schedule
 from gatekeeper.counters.wire import (
@@ -73,7 +74,7 @@ class MemoryStore:
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         if not calls:
             return []
-        epoch = self.epoch
+        epoch = writing_epoch(self)
         if epoch is None:
             raise StoreLost("the store's memory is not verified yet (or is being rebuilt)")
         self._answer()

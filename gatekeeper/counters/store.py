@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatekeeper.counters import pipeline
+from gatekeeper.counters.contract import writing_epoch
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
@@ -106,7 +107,7 @@ class Store:
         """Run script calls in one pipeline, in order; reload scripts on NOSCRIPT."""
         if not calls:
             return []
-        epoch = self.epoch
+        epoch = writing_epoch(self)
         if epoch is None:
             raise StoreLost("the store's memory is not verified yet (or is being rebuilt)")
         if not self.shas:
