@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from gatekeeper.counters import wire
-from gatekeeper.counters.keys import counters_key, marker_for, record_field, state_key
+from gatekeeper.counters.keys import (
+    counters_key,
+    marker_for,
+    record_field,
+    state_key,
+    stored_seconds,
+)
 from gatekeeper.errors import InvalidInput, StoreLost
 from gatekeeper.gate import Gate, content_hash
 from gatekeeper.model import ContactRequest, Decision
@@ -62,7 +68,7 @@ async def preview(gate: Gate, requests: Sequence[ContactRequest], now: datetime
                        for check in plan.checks)
         last = counters.get("last")
         out.append(decide(plan, StoreResult("preview", counts,
-                                            float(last) if last else None)))
+                                            stored_seconds(last) if last else None)))
     return out
 
 

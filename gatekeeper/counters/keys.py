@@ -1,8 +1,9 @@
 """The one key builder. Every key of a debtor starts ``gk:{<debtor>}:`` so that all of
 them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
 
-    gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
-                      gap times "t:<rule>[:<destination hash>]" -> epoch seconds (min_gap),
+    gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch ms (an
+                      integer: Redis keeps it in 8 bytes), gap times
+                      "t:<rule>[:<destination hash>]" -> epoch ms (min_gap),
                       decision records "r<request tag>" -> record (``wire.py``: its
                       generation is its time // the decision TTL), "g" -> the newest
                       generation written
@@ -19,8 +20,9 @@ from functools import lru_cache
 PREFIX = "gk:"
 # The layout of the keys above and of the records in them. The meta hash names the layout a
 # store was built in (guard.py): a store of another layout is rebuilt from the record, never
-# read. 1: records under "r<generation>:<12 hex>" in eight words; 2: the compact records of
-# wire.py under "r<8 base64url>" (issue 13's memory target).
+# read. 1: records under "r<generation>:<12 hex>" in eight words, contact times in epoch
+# seconds with 3 decimals; 2: the compact records of wire.py under "r<8 base64url>", contact
+# times in epoch ms, one marker on a single node (issue 13's memory target).
 LAYOUT = "2"
 
 
@@ -55,6 +57,11 @@ def record_field(request_id: str) -> str:
     """A decision record's field in the debtor's hash (one per request id: a record of an
     older generation is overwritten when the id is decided again)."""
     return "r" + request_tag(request_id)
+
+
+def stored_seconds(value: str) -> float:
+    """A contact time of a debtor's hash ("last", "t:..."; epoch ms) in epoch seconds."""
+    return int(value) / 1000
 
 
 def is_record_field(name: str) -> bool:

@@ -233,7 +233,7 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     now, spacing, last = float(argv[2]), float(argv[3]), counters.get("last")
     now_ms = to_ms(argv[2])
     passed = argv[1] == "decide"
-    if spacing > 0 and last and now - float(last) < spacing:
+    if spacing > 0 and last and now - int(last) / 1000 < spacing:
         passed = False
     out: list[Any] = ["", last or ""]
     counts: list[str] = []
@@ -262,10 +262,10 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     for _ in range(int(argv[at])):
         seconds, blocking, name = int(argv[at + 1]), argv[at + 2] == "1", argv[at + 3]
         since = counters.get(name)
-        if since and blocking and now_ms - to_ms(since) < seconds * 1000:
+        if since and blocking and now_ms - int(since) < seconds * 1000:
             passed = False
         out.append(since or "")
-        gap_times.append(base36(now_ms - to_ms(since)) if since else "-")
+        gap_times.append(base36(now_ms - int(since)) if since else "-")
         at += 3
     gap_writes = argv[at + 2:at + 2 + int(argv[at + 1])]
     if passed:
@@ -273,13 +273,13 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
             counters.pop(name, None)
         for name in increments:
             counters[name] = str(int(counters.get(name, 0)) + 1)
-        if not last or float(last) < now:
-            counters["last"] = argv[2]
-        _set_later(counters, gap_writes, argv[2])
+        if not last or int(last) < now_ms:
+            counters["last"] = str(now_ms)
+        _set_later(counters, gap_writes, str(now_ms))
     else:
         releasable = []
     _new_generation(counters, generation, span)
-    times = ",".join([base36(now_ms - to_ms(last)) if last else "-", *gap_times])
+    times = ",".join([base36(now_ms - int(last)) if last else "-", *gap_times])
     counters[field] = trim_words([("a" if passed else "b") + argv[9], _words(counts), times,
                                   argv[10], _words(releasable)])
     ttl = float(argv[5])
@@ -294,7 +294,7 @@ def _set_later(counters: dict[str, str], names: Sequence[str], when: str) -> Non
     """Set each gap field to ``when`` unless a later time is there."""
     for name in names:
         since = counters.get(name)
-        if not since or float(since) < float(when):
+        if not since or int(since) < int(when):
             counters[name] = when
 
 
@@ -371,7 +371,7 @@ def _restore(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) -
         for name in argv[9:9 + int(argv[8])]:
             counters[name] = str(int(counters.get(name, 0)) + 1)
         last = counters.get("last")
-        if not last or float(last) < float(argv[4]):
+        if not last or int(last) < int(argv[4]):
             counters["last"] = argv[4]
         gaps_at = 9 + int(argv[8])
         if len(argv) > gaps_at:

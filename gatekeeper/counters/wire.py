@@ -314,10 +314,11 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any], key_id: 
         return Stale(pairs(answer[2:]))
     if kind == "replay":
         return Replayed(Record.parse_stored(answer[1]))
-    last = str(answer[1]) if answer[1] else None
+    last = _ms_text(int(answer[1])) if answer[1] else None
     fields = sum(len(check.fields) for check in plan.checks)
     counts = split_counts(plan, answer[2:2 + fields])
-    gaps = tuple(str(t) if t else None for t in answer[2 + fields:2 + fields + len(plan.gaps)])
+    gaps = tuple(_ms_text(int(t)) if t else None
+                 for t in answer[2 + fields:2 + fields + len(plan.gaps)])
     allowed = kind == "allowed"
     record = Record("a" if allowed else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
@@ -391,7 +392,7 @@ def restore_call(counted: Sequence[str], releasable: Sequence[str], gap_writes: 
     record_ttl = (gen + 2) * decision_seconds - int(now.timestamp())
     return Call("restore", [counters_key(debtor_id)], [
         gen, request_tag(request_id), stored_text(record, releasable), 1 if allowed else 0,
-        record.time, counters_ttl, record_ttl if record_ttl > 0 else grace,
+        to_ms(record.time), counters_ttl, record_ttl if record_ttl > 0 else grace,
         decision_seconds * 1000, len(counted), *counted, len(gap_writes), *gap_writes])
 
 

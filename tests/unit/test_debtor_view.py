@@ -26,8 +26,8 @@ DAY = date(2026, 1, 1)
 COUNTERS = {f"{CALLS}|a1b2c3d4e5f6|{day_number(DAY)}": "1",
             f"{LETTERS}||m{month_number(DAY)}": "2",
             f"ffffff|-|w{week_number(DAY)}": "5",
-            "last": "1767268800.000", "g": "7",
-            f"t:{rule_code('default/three-hours-between-contacts')}": "1767268800.000",
+            "last": "1767268800000", "g": "7",
+            f"t:{rule_code('default/three-hours-between-contacts')}": "1767268800000",
             record_field("req-1"): "aAAAAAAA" + base36(1767268800000) + " 0",
             record_field("req-2"): "bAAAAAAA" + base36(1767268800000) + " 0"}
 

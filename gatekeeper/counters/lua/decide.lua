@@ -3,8 +3,8 @@
 --
 -- KEYS[1]  gk:{d}:c   the debtor's hash:
 --                       "<rule>|<scope>|<period>"  a counter
---                       "last"                     epoch seconds of the last allowed contact
---                       "t:<rule>[:<destination>]" epoch seconds of the last contact a min_gap
+--                       "last"                     epoch ms of the last allowed contact
+--                       "t:<rule>[:<destination>]" epoch ms of the last contact a min_gap
 --                                                  rule counts, per debtor or destination
 --                       "r<request tag>"           the decision record of a request
 --                       "g"                        the newest generation written
@@ -80,7 +80,7 @@ local now = tonumber(A[3])
 local spacing = tonumber(A[4])
 local last = redis.call('HGET', KEYS[1], 'last')
 local pass = A[2] == 'decide'
-if spacing > 0 and last and now - tonumber(last) < spacing then
+if spacing > 0 and last and now - tonumber(last) / 1000 < spacing then
   pass = false
 end
 
@@ -123,12 +123,13 @@ local function ms(seconds)
   return math.floor(tonumber(seconds) * 1000 + 0.5)
 end
 local now_ms = ms(A[3])
+local now_text = string.format('%.0f', now_ms)  -- times are kept as integers (epoch ms)
 local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function before(seconds)  -- ms before now in base 36 (a leading - when after)
-  if not seconds then
+local function before(time)  -- ms before now in base 36 (a leading - when after)
+  if not time then
     return '-'
   end
-  local left = now_ms - ms(seconds)
+  local left = now_ms - tonumber(time)
   local sign = ''
   if left < 0 then
     sign, left = '-', -left
@@ -145,7 +146,7 @@ local gap_times = {}
 for _ = 1, tonumber(A[at]) do
   local gap_ms = tonumber(A[at + 1]) * 1000
   local since = redis.call('HGET', KEYS[1], A[at + 3])
-  if since and A[at + 2] == '1' and now_ms - ms(since) < gap_ms then
+  if since and A[at + 2] == '1' and now_ms - tonumber(since) < gap_ms then
     pass = false
   end
   out[#out + 1] = since or ''
@@ -163,14 +164,14 @@ if pass then
   for _, field in ipairs(increments) do
     redis.call('HINCRBY', KEYS[1], field, 1)
   end
-  if not last or tonumber(last) < now then
-    redis.call('HSET', KEYS[1], 'last', A[3])
+  if not last or tonumber(last) < now_ms then
+    redis.call('HSET', KEYS[1], 'last', now_text)
   end
   for j = 1, tonumber(A[writes_at]) do
     local gap_field = A[writes_at + j]
     local since = redis.call('HGET', KEYS[1], gap_field)
-    if not since or tonumber(since) < now then
-      redis.call('HSET', KEYS[1], gap_field, A[3])
+    if not since or tonumber(since) < now_ms then
+      redis.call('HSET', KEYS[1], gap_field, now_text)
     end
   end
 else

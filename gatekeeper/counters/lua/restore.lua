@@ -9,7 +9,7 @@
 -- ARGV[2]  request tag (a short hash of the request id)
 -- ARGV[3]  the record, as decide.lua writes it
 -- ARGV[4]  1 when the decision was allowed (count it), else 0
--- ARGV[5]  the decision's time, epoch seconds with 3 decimals ("last" when allowed)
+-- ARGV[5]  the decision's time, epoch ms ("last" when allowed)
 -- ARGV[6]  TTL for counting, seconds
 -- ARGV[7]  TTL for the record, seconds (0: too old to keep)
 -- ARGV[8]  the decision TTL in milliseconds (a record's generation is its time // it)
