@@ -71,7 +71,7 @@ class Record:
     time: str  # epoch seconds with 3 decimals, as recorded
     content_hash: str
     counts: tuple[int, ...] | None  # None: not known (a record made without them)
-    last: str | None  # epoch seconds, as stored
+    last: str | None  # epoch seconds with 3 decimals, as it travels
     rules: tuple[str, ...]  # rule codes
     gaps: tuple[str | None, ...] = ()  # each gap check's last counted contact, as stored
     key_id: str | None = None  # travelling only: the hashing key the fields below were made with

@@ -48,8 +48,9 @@
 --          {"replay", record}              the request id was decided before
 --          {"stale", version, f1, v1, ...} the state changed since the plan: here it is
 --          {status, last, c1, c2, ..., t1, ..}  status "allowed" | "blocked"; last = "last"
---                                          or ""; then every check's field counts, in
---                                          order; then every gap field's time (or "")
+--                                          (epoch ms) or ""; then every check's field
+--                                          counts, in order; then every gap field's time
+--                                          (epoch ms, or "")
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return {'lost'}
 end
