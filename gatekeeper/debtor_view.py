@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from gatekeeper.counters.keys import is_record_field, stored_seconds
 from gatekeeper.localtime import EPOCH
 from gatekeeper.policy.model import Rule
 from gatekeeper.state import state_from_hash
@@ -58,11 +59,11 @@ def describe_debtor(debtor_id: str, state_fields: Mapping[str, str],
         "consents": [_consent(scope, until) for scope, until in state.consents],
         "inconvenient_times": [{"start": w.start, "end": w.end, "days": list(w.days)}
                                for w in state.inconvenient],
-        "last_contact": format_utc(from_epoch(float(last))) if last else None,
+        "last_contact": format_utc(from_epoch(stored_seconds(last))) if last else None,
         "gaps": [text for name, value in sorted(counters.items())
                  if (text := describe_gap(name, value, rules)) is not None],
         "counters": rows,
-        "decisions_on_record": sum(1 for name in counters if name[:1] == "r" and ":" in name),
+        "decisions_on_record": sum(1 for name in counters if is_record_field(name)),
     }
 
 
@@ -220,7 +221,7 @@ def describe_gap(field: str, value: str, rules: Mapping[str, Rule]) -> str | Non
     name = rule.name if rule else f"unknown rule {code} (not in the loaded packs)"
     scope = f"to one destination (hashed {target[:6]})" if target else "to the debtor"
     try:
-        when = format_utc(from_epoch(float(value)))
+        when = format_utc(from_epoch(stored_seconds(value)))
     except ValueError:
         when = value
     return f"last contact counted by {name}, {scope}: {when}"

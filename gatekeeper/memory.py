@@ -94,7 +94,7 @@ class Keeper:
             self.last_stats = stats
             log.warning("store rebuilt in %.1fs: %s", stats["seconds"], stats)
         except BaseException:
-            self.store.epoch = None
+            guard.abandon_rebuild(self.store)
             raise
         finally:
             self.rebuilding = False

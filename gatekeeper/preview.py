@@ -18,7 +18,13 @@ from datetime import datetime
 from typing import Any
 
 from gatekeeper.counters import wire
-from gatekeeper.counters.keys import counters_key, marker_for, request_tag, state_key
+from gatekeeper.counters.keys import (
+    counters_key,
+    marker_for,
+    record_field,
+    state_key,
+    stored_seconds,
+)
 from gatekeeper.errors import InvalidInput, StoreLost
 from gatekeeper.gate import Gate, content_hash
 from gatekeeper.model import ContactRequest, Decision
@@ -37,7 +43,8 @@ async def preview(gate: Gate, requests: Sequence[ContactRequest], now: datetime
     debtors = list(dict.fromkeys(r.debtor_id for r in requests))
     commands: list[tuple[Any, ...]] = []
     for debtor in debtors:
-        commands += [("EXISTS", marker_for(counters_key(debtor), epoch)),
+        commands += [("EXISTS", marker_for(counters_key(debtor), epoch,
+                                           cluster=gate.store.cluster)),
                      ("HGETALL", state_key(debtor)), ("HGETALL", counters_key(debtor))]
     answers = await gate.store.read(commands) if commands else []
     stored: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
@@ -47,21 +54,21 @@ async def preview(gate: Gate, requests: Sequence[ContactRequest], now: datetime
             gate.store.epoch = None
             raise StoreLost("a memory marker is missing: Redis lost data or is being rebuilt")
         stored[debtor] = (state, counters)
-    generation = int(now.timestamp()) // gate.ttls.decision_seconds
     out: list[Decision | InvalidInput] = []
     for request in requests:
         state_fields, counters = stored[request.debtor_id]
-        tag = request_tag(request.request_id)
-        record = counters.get(f"r{generation}:{tag}") or counters.get(f"r{generation - 1}:{tag}")
+        record = wire.current_record(counters.get(record_field(request.request_id)), now,
+                                     gate.ttls.decision_seconds)
         if record:  # decided before: the recorded decision, rebuilt as a replayed check's is
-            out.append(gate._replay(request, wire.Record.parse(record), content_hash(request)))
+            out.append(gate._replay(request, wire.Record.parse_stored(record),
+                                    content_hash(request)))
             continue
         plan = make_plan(request, gate.policy, state_from_hash(state_fields), now, gate.hasher)
         counts = tuple(tuple(_int(counters.get(field)) for field in check.fields)
                        for check in plan.checks)
         last = counters.get("last")
         out.append(decide(plan, StoreResult("preview", counts,
-                                            float(last) if last else None)))
+                                            stored_seconds(last) if last else None)))
     return out
 
 

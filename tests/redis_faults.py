@@ -86,11 +86,16 @@ class FaultRedis:
             client.close()
 
     def snapshot(self, to: Path) -> int:
-        """``SAVE`` now and copy the RDB to ``to``; return the number of keys it holds."""
+        """``SAVE`` now and copy the RDB to ``to``; return the number of keys it holds (the
+        key count before and after the SAVE agree: a writer keeps writing meanwhile)."""
         client = self.client()
         try:
-            client.save()
-            keys = int(client.dbsize())
+            while True:
+                before = int(client.dbsize())
+                client.save()
+                keys = int(client.dbsize())
+                if keys == before:
+                    break
         finally:
             client.close()
         shutil.copyfile(self.dir / SNAPSHOT, to)

@@ -16,7 +16,7 @@ import pytest
 
 from gatekeeper.counters import wire
 from gatekeeper.counters.contract import StoreContract
-from gatekeeper.counters.keys import Hasher, counters_key, state_key
+from gatekeeper.counters.keys import Hasher, counters_key, record_field, state_key
 from gatekeeper.errors import InvalidInput, StoreLost
 from gatekeeper.gate import Gate
 from gatekeeper.policy import load_policy
@@ -166,6 +166,32 @@ async def test_a_restored_decision_counts_once(backend: Backend, tmp_path: Path)
     assert again["decision"] == "allowed" and blocked["decision"] == "blocked"  # type: ignore[index]
 
 
+# the gk-record headers 9af5d91 (layout 1) wrote for req(1) and req(2) at NOON with a limit of 1
+MAIN_RECORDS = ("a 1772470800.000 3e8eae3afe 0 - - f428d04ca203 3d4244||20514 3d4244||20514 -",
+                "b 1772470800.000 ef774ddc40 1 1772470800.000 -")
+
+
+async def test_the_record_on_kafka_is_written_and_restored_as_before(
+        backend: Backend, tmp_path: Path) -> None:
+    """The words on contact.decisions did not change with the store's layout: records an
+    older version put on Kafka rebuild this version's store, and bind."""
+    g = await gate(backend, tmp_path, 1)
+    first = await g.decide_recorded([req(1), req(2)], NOON)
+    assert tuple(record for _, record in first) == MAIN_RECORDS
+    await backend.flush()
+    g.store = await backend.store()  # a new, empty, trusted copy: the rebuild's
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    recorded = [("hot", "r-1", lambda: req(1), MAIN_RECORDS[0]),
+                ("hot", "r-2", lambda: req(2), MAIN_RECORDS[1])]
+    assert await g.restore(recorded, now) == {"restored": 2, "duplicates": 0}
+    assert await counters(backend) == {"3d4244||20514": "1"}
+    again = await g.decide_recorded([req(1), req(2), req(3)], NOON)
+    assert [d for d, _ in again[:2]] == [d for d, _ in first]  # replays: the same decisions
+    assert tuple(record for _, record in again[:2]) == tuple(
+        record.split(" f428")[0] for record in MAIN_RECORDS)  # (a replay counts nothing)
+    assert again[2][0]["decision"] == "blocked"  # type: ignore[index] - the count binds
+
+
 async def test_records_of_old_generations_are_pruned(backend: Backend, tmp_path: Path) -> None:
     g = await gate(backend, tmp_path, 100)
     ttl = g.ttls.decision_seconds
@@ -173,7 +199,27 @@ async def test_records_of_old_generations_are_pruned(backend: Backend, tmp_path:
     later = datetime.fromtimestamp(NOON.timestamp() + 2 * ttl + 60, UTC)
     await g.decide([req(2, requested_at=later.strftime("%Y-%m-%dT%H:%M:%SZ"))], later)
     records = [k for k in await backend.hash(counters_key("hot")) if k.startswith("r")]
-    assert records == [f"r{wire.generation(later, ttl)}:" + records[0].split(":")[1]]
+    assert records == [record_field("r-2")]
+
+
+async def test_an_id_of_a_generation_before_the_last_is_decided_again(
+        backend: Backend, tmp_path: Path) -> None:
+    """A record answers for its generation and the next; after that the id is decided anew,
+    and its new record replaces the old one (one field per request id)."""
+    g = await gate(backend, tmp_path, 100)
+    ttl = g.ttls.decision_seconds
+    (first,) = await g.decide([req(1)], NOON)
+    next_one = datetime.fromtimestamp(NOON.timestamp() + ttl + 60, UTC)
+    (replayed,) = await g.decide([req(1)], next_one)
+    assert replayed == first
+    later = datetime.fromtimestamp(NOON.timestamp() + 2 * ttl + 60, UTC)
+    (again,) = await g.decide([req(1)], later)
+    assert again["evaluated_at"] != first["evaluated_at"]  # type: ignore[index]
+    stored = await backend.hash(counters_key("hot"))
+    records = {k: v for k, v in stored.items() if k.startswith("r")}
+    assert list(records) == [record_field("r-1")]
+    assert wire.stored_generation(records[record_field("r-1")], ttl) == wire.generation(later,
+                                                                                         ttl)
 
 
 async def test_events_at_the_same_millisecond_give_one_outcome_in_any_order(
@@ -260,7 +306,7 @@ async def test_a_gap_holds_until_exactly_its_end_and_counts_only_its_channels(
     fields = await backend.hash(counters_key("hot"))
     gap_fields = {k: v for k, v in fields.items() if k.startswith("t:")}
     assert len(gap_fields) == 2  # one per debtor, one for the number called
-    assert f"{at_offset(10800).timestamp():.3f}" in gap_fields.values()
+    assert str(round(at_offset(10800).timestamp() * 1000)) in gap_fields.values()  # epoch ms
 
 
 async def test_a_shadow_gap_per_number_is_reported_and_counted_but_never_holds(

@@ -122,7 +122,8 @@ async def phase_lua(run: Run) -> dict[str, Any]:
             # the slot's memory marker goes after the keys, as Store.run sends it; one
             # Redis holds every slot's marker, so the probe's serves every random debtor
             assert store.epoch is not None  # (verified by initialize_empty)
-            marker = marker_for(swap(call.keys[0], "probe", "probe-1"), store.epoch)
+            marker = marker_for(swap(call.keys[0], "probe", "probe-1"), store.epoch,
+                                cluster=store.cluster)
             probe = await store.client.evalsha(
                 store.shas["decide"], len(call.keys) + 1,
                 *[swap(k, "probe", "probe-1") for k in call.keys], marker,

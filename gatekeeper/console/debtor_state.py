@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gatekeeper.counters.keys import counters_key, state_key
+from gatekeeper.counters.keys import counters_key, state_key, stored_seconds
 from gatekeeper.counters.store import Store
 from gatekeeper.debtor_view import Counter, describe_counter
 from gatekeeper.state import state_from_hash
@@ -51,7 +51,7 @@ async def read_state(store: Store | None, debtor_id: str, policy: str) -> Debtor
         out.notes.append(f"inconvenient {window.start}-{window.end}"
                          f"{' on ' + ', '.join(window.days) if window.days else ''}")
     if "last" in stored:
-        out.notes.append(f"last contact {format_utc(from_epoch(float(stored['last'])))}")
+        out.notes.append(f"last contact {format_utc(from_epoch(stored_seconds(stored['last'])))}")
     if note:
         out.notes.append(note)
     out.counters = sorted((describe_counter(name, value, rules) for name, value in stored.items()

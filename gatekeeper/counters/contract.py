@@ -11,9 +11,21 @@ cannot answer. The memory primitives serve ``guard.py``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from gatekeeper.counters.wire import Call
+
+# The epoch a rebuild writes into, seen only by the task that rebuilds (and the tasks it
+# starts): ``guard.begin_rebuild`` sets it there. Every other task of the process keeps
+# ``epoch`` None, and holds, until ``guard.finish_rebuild`` has written the meta hash: a batch
+# retried after a Redis outage must not be decided from a half-rebuilt copy.
+REBUILDING: ContextVar[str | None] = ContextVar("gatekeeper_rebuilding", default=None)
+
+
+def writing_epoch(store: StoreContract) -> str | None:
+    """The epoch ``store.run`` writes into for the calling task (None: hold)."""
+    return REBUILDING.get() or store.epoch
 
 
 class StoreContract(Protocol):

@@ -7,7 +7,9 @@ Redis is the working copy; Kafka holds the record. A copy is trusted while
   a failover to a replica, or a restore of an old snapshot changes them), and
 * the marker of every slot for that epoch exists (a ``FLUSHALL`` or an empty restart removes
   them; each writing script checks its debtor's marker in the same atomic step), and
-* it was built with the hashing key in use (the key's id is in the meta hash).
+* it was built with the hashing key in use (the key's id is in the meta hash), and
+* it was built in the layout this version reads (``keys.LAYOUT``: a store of an older
+  version's layout is never read as if it were of this one).
 
 Anything else is a loss: the gate holds, rebuilds from Kafka (``gatekeeper.restore``), and
 decides again only then. A rebuild first removes the meta hash and the old markers (so no
@@ -23,8 +25,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from gatekeeper.counters.contract import REBUILDING
 from gatekeeper.counters.contract import StoreContract as Store
-from gatekeeper.counters.keys import LOCK_KEY, SLOTS, marker_key
+from gatekeeper.counters.keys import LAYOUT, LOCK_KEY, SLOTS, marker_key, marker_slots
 from gatekeeper.counters.keys import key_id as key_id  # (re-exported: the id in the meta hash)
 from gatekeeper.errors import StoreUnavailable
 
@@ -38,6 +41,7 @@ class Meta:
     key_id: str
     built_at: float
     stats: dict[str, Any]
+    layout: str = "1"  # (a meta hash without one was written before layouts were named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,8 @@ async def read_meta(store: Store) -> Meta | None:
         return None
     try:
         return Meta(epoch=data["epoch"], nodes=json.loads(data["nodes"]), key_id=data["key_id"],
-                    built_at=float(data["built_at"]), stats=json.loads(data.get("stats", "{}")))
+                    built_at=float(data["built_at"]), stats=json.loads(data.get("stats", "{}")),
+                    layout=data.get("layout", "1"))
     except (KeyError, ValueError):
         return None  # a damaged meta hash is no proof of anything
 
@@ -78,7 +83,13 @@ async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdic
                                   "in use)", rebuild=False)
         return Verdict(False, "the hashing key changed (GATEKEEPER_HASH_KEY): every hashed "
                               "name is rebuilt from the record with the new key")
-    probe = [marker_key(slot, meta.epoch) for slot in (0, SLOTS // 2, SLOTS - 1)]
+    if meta.layout != LAYOUT:
+        return Verdict(False, f"the store is in layout {meta.layout} (written by an older "
+                              f"version); this version reads layout {LAYOUT}: it is rebuilt "
+                              "from the record")
+    slots = marker_slots(store.cluster)
+    probe = [marker_key(slot, meta.epoch) for slot in {slots[0], slots[len(slots) // 2],
+                                                       slots[-1]}]
     for key in probe:
         if not await store.exists(key):
             return Verdict(False, "memory markers are missing: Redis lost part of its data")
@@ -88,31 +99,48 @@ async def verify(store: Store, hashing_key_id: str, started_at: float) -> Verdic
 
 
 async def begin_rebuild(store: Store) -> str:
-    """Stop every writer, wipe the working copy, and start a new epoch; return it. The store
-    is set to write into the new epoch (the rebuilder's own writes stay guarded: a loss during
-    the rebuild stops it)."""
+    """Stop every writer, wipe the working copy, and start a new epoch; return it. The
+    calling task writes into the new epoch (``contract.REBUILDING``: its own writes stay
+    guarded, a loss during the rebuild stops it); every other task holds until
+    ``finish_rebuild``."""
     meta = await read_meta(store)
     await store.drop_meta()
     store.epoch = None
     if meta is not None:  # the markers first: no worker of the old epoch writes after this
+        # (every slot's: a store of layout 1 had one on every slot of one node too)
         await store.delete_keys([marker_key(slot, meta.epoch) for slot in range(SLOTS)])
     await wipe(store)
     epoch = uuid.uuid4().hex[:12]
-    await store.set_keys([marker_key(slot, epoch) for slot in range(SLOTS)])
+    await store.set_keys([marker_key(slot, epoch) for slot in marker_slots(store.cluster)])
     store.identity = await store.node_ids()
-    store.epoch = epoch
+    REBUILDING.set(epoch)
     return epoch
 
 
 async def finish_rebuild(store: Store, epoch: str, hashing_key_id: str,
                          stats: dict[str, Any]) -> None:
-    """Mark the rebuilt copy as trusted (the meta hash is written last)."""
+    """Mark the rebuilt copy as trusted (the meta hash is written last); every task of the
+    process may write again."""
     ids = await store.node_ids()
     if ids != store.identity:
         raise StoreUnavailable("a Redis node restarted during the rebuild; rebuilding again")
+    await _write_meta(store, epoch, hashing_key_id, ids, stats)
+    REBUILDING.set(None)
+    store.epoch = epoch
+
+
+def abandon_rebuild(store: Store) -> None:
+    """A rebuild failed: nothing writes until the next one (or a verification)."""
+    REBUILDING.set(None)
+    store.epoch = None
+
+
+async def _write_meta(store: Store, epoch: str, hashing_key_id: str, ids: dict[str, str],
+                      stats: dict[str, Any]) -> None:
     await store.write_meta({
         "epoch": epoch, "nodes": json.dumps(ids, sort_keys=True), "key_id": hashing_key_id,
-        "built_at": f"{time.time():.3f}", "stats": json.dumps(stats, sort_keys=True)})
+        "layout": LAYOUT, "built_at": f"{time.time():.3f}",
+        "stats": json.dumps(stats, sort_keys=True)})
 
 
 async def wipe(store: Store) -> int:

@@ -1,19 +1,29 @@
 """The one key builder. Every key of a debtor starts ``gk:{<debtor>}:`` so that all of
 them share one Redis Cluster slot; phone numbers and addresses appear only as keyed hashes.
 
-    gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch seconds,
-                      gap times "t:<rule>[:<destination hash>]" -> epoch seconds (min_gap),
-                      decision records "r<generation>:<request tag>" -> record, "g"
+    gk:{d}:c   hash   counters "<rule>|<scope>|<period>" -> count, "last" -> epoch ms (an
+                      integer: Redis keeps it in 8 bytes), gap times
+                      "t:<rule>[:<destination hash>]" -> epoch ms (min_gap),
+                      decision records "r<request tag>" -> record (``wire.py``: its
+                      generation is its time // the decision TTL), "g" -> the newest
+                      generation written
     gk:{d}:s   hash   state: "v" -> version, "<field>" -> "<epoch ms>|<value>"
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from functools import lru_cache
 
 PREFIX = "gk:"
+# The layout of the keys above and of the records in them. The meta hash names the layout a
+# store was built in (guard.py): a store of another layout is rebuilt from the record, never
+# read. 1: records under "r<generation>:<12 hex>" in eight words, contact times in epoch
+# seconds with 3 decimals; 2: the compact records of wire.py under "r<8 base64url>", contact
+# times in epoch ms, one marker on a single node (issue 13's memory target).
+LAYOUT = "2"
 
 
 def debtor_tag(debtor_id: str) -> str:
@@ -36,14 +46,28 @@ def state_key(debtor_id: str) -> str:
 
 
 def request_tag(request_id: str) -> str:
-    """A short, fixed-size stand-in for a request id in a debtor's hash (48 bits: within one
-    debtor and two generations a collision is out of reach)."""
-    return hashlib.blake2b(request_id.encode(), digest_size=6).hexdigest()
+    """A short, fixed-size stand-in for a request id in a debtor's hash: 48 bits in 8
+    base64url characters (within one debtor and two generations a collision is out of
+    reach)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
-def record_field(generation: int, request_id: str) -> str:
-    """A decision record's field in the debtor's hash (a generation spans the decision TTL)."""
-    return f"r{generation}:{request_tag(request_id)}"
+def record_field(request_id: str) -> str:
+    """A decision record's field in the debtor's hash (one per request id: a record of an
+    older generation is overwritten when the id is decided again)."""
+    return "r" + request_tag(request_id)
+
+
+def stored_seconds(value: str) -> float:
+    """A contact time of a debtor's hash ("last", "t:..."; epoch ms) in epoch seconds."""
+    return int(value) / 1000
+
+
+def is_record_field(name: str) -> bool:
+    """Is a field of a debtor's hash a decision record? (counters start with a hex rule
+    code, gap fields with ``t:``; the others are ``last`` and ``g``)"""
+    return name[:1] == "r" and len(name) == 9
 
 
 @lru_cache(maxsize=4096)  # a policy's few rule names, asked for with every request
@@ -95,7 +119,10 @@ class Hasher:
 #     gk:{<slot tag>}:m:<epoch>    one marker per Redis Cluster slot: every script that writes
 #                                  a debtor's keys checks, in the same atomic step, that the
 #                                  marker of the debtor's slot exists; a flush, or an empty
-#                                  restart, removes it, and the script refuses to write.
+#                                  restart, removes it, and the script refuses to write. One
+#                                  Redis node (no cluster) loses its keys all at once: it keeps
+#                                  one marker, slot 0's, for every key (16,383 keys fewer:
+#                                  ~1.6 MB; since layout 2).
 META_KEY = PREFIX + "{~meta}:m"
 LOCK_KEY = PREFIX + "{~meta}:lock"
 SLOTS = 16384
@@ -122,8 +149,16 @@ def marker_key(slot: int, epoch: str) -> str:
     return f"{PREFIX}{{{_slot_tags()[slot]}}}:m:{epoch}"
 
 
-def marker_for(key: str, epoch: str) -> str:
-    """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in."""
+def marker_slots(cluster: bool) -> range:
+    """The slots that have a marker: every slot on a Redis Cluster, slot 0 on one node."""
+    return range(SLOTS) if cluster else range(1)
+
+
+def marker_for(key: str, epoch: str, *, cluster: bool) -> str:
+    """The marker of the slot a debtor key (``gk:{<tag>}:...``) lives in (one node: the
+    one marker)."""
+    if not cluster:
+        return marker_key(0, epoch)
     tag = key[key.index("{") + 1:key.index("}")]
     return marker_key(key_slot(tag), epoch)
 

@@ -13,19 +13,23 @@ with or without the data): the gate must notice both.
 from __future__ import annotations
 
 import fnmatch
-import math
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from gatekeeper.counters.contract import writing_epoch
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.memory_schedule import schedule
-from gatekeeper.counters.wire import LOST, Call
+from gatekeeper.counters.wire import (
+    LOST,
+    Call,
+    base36,
+    stored_generation,
+    to_ms,
+    trim_words,
+)
 from gatekeeper.errors import StoreLost, StoreUnavailable
-
-RECORD_FIELD = re.compile(r"^r(\d+):")
 
 
 class MemoryStore:
@@ -70,7 +74,7 @@ class MemoryStore:
     async def run(self, calls: Sequence[Call]) -> list[Any]:
         if not calls:
             return []
-        epoch = self.epoch
+        epoch = writing_epoch(self)
         if epoch is None:
             raise StoreLost("the store's memory is not verified yet (or is being rebuilt)")
         self._answer()
@@ -203,7 +207,7 @@ class MemoryStore:
             self.expiry[key] = self.clock() + ttl
 
     def _marked(self, key: str, epoch: str) -> bool:
-        return self._exists(marker_for(key, epoch))
+        return self._exists(marker_for(key, epoch, cluster=self.cluster))
 
 
 # --------------------------------------------------------------------------- the scripts
@@ -217,26 +221,26 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
         return LOST
     argv = [*argv[:2], *argv[2].split()]  # (the third argument: the other words, as one)
     counters = store._writable(keys[0])
-    generation = int(argv[6])
-    field = f"r{generation}:{argv[7]}"
-    record = counters.get(field) or counters.get(f"r{generation - 1}:{argv[7]}")
-    if record:
+    generation, span = int(argv[6]), int(argv[7]) // 1000
+    field = "r" + argv[8]
+    record = counters.get(field)
+    if record and stored_generation(record, span) >= generation - 1:
         return ["replay", record]
     state = store._hash(keys[1])
     version = state.get("v", "0")
     if version != argv[0]:
         return ["stale", version, *[x for item in state.items() for x in item]]
     now, spacing, last = float(argv[2]), float(argv[3]), counters.get("last")
-    now_ms = _ms(argv[2])
+    now_ms = to_ms(argv[2])
     passed = argv[1] == "decide"
-    if spacing > 0 and last and now - float(last) < spacing:
+    if spacing > 0 and last and now - int(last) / 1000 < spacing:
         passed = False
     out: list[Any] = ["", last or ""]
     counts: list[str] = []
     increments: list[str] = []
     releasable: list[str] = []
-    at = 11
-    for _ in range(int(argv[10])):
+    at = 12
+    for _ in range(int(argv[11])):
         limit, blocking, settled = float(argv[at]), argv[at + 1] == "1", argv[at + 2] == "1"
         k = int(argv[at + 3])
         fields = argv[at + 4:at + 4 + k]
@@ -258,10 +262,10 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     for _ in range(int(argv[at])):
         seconds, blocking, name = int(argv[at + 1]), argv[at + 2] == "1", argv[at + 3]
         since = counters.get(name)
-        if since and blocking and now_ms - _ms(since) < seconds * 1000:
+        if since and blocking and now_ms - int(since) < seconds * 1000:
             passed = False
         out.append(since or "")
-        gap_times.append(since or "-")
+        gap_times.append(base36(now_ms - int(since)) if since else "-")
         at += 3
     gap_writes = argv[at + 2:at + 2 + int(argv[at + 1])]
     if passed:
@@ -269,15 +273,15 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
             counters.pop(name, None)
         for name in increments:
             counters[name] = str(int(counters.get(name, 0)) + 1)
-        if not last or float(last) < now:
-            counters["last"] = argv[2]
-        _set_later(counters, gap_writes, argv[2])
+        if not last or int(last) < now_ms:
+            counters["last"] = str(now_ms)
+        _set_later(counters, gap_writes, str(now_ms))
     else:
         releasable = []
-    _new_generation(counters, generation)
-    times = ",".join([last or "-", *gap_times])
-    counters[field] = " ".join((("a" if passed else "b"), argv[2], argv[8], _words(counts),
-                                times, argv[9], _words(releasable), "-"))
+    _new_generation(counters, generation, span)
+    times = ",".join([base36(now_ms - int(last)) if last else "-", *gap_times])
+    counters[field] = trim_words([("a" if passed else "b") + argv[9], _words(counts), times,
+                                  argv[10], _words(releasable)])
     ttl = float(argv[5])
     if passed and float(argv[4]) > ttl:
         ttl = float(argv[4])
@@ -286,24 +290,18 @@ def _decide(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     return out
 
 
-def _ms(seconds: str) -> int:
-    """Epoch seconds (3 decimals) as whole milliseconds, as decide.lua compares them."""
-    return math.floor(float(seconds) * 1000 + 0.5)
-
-
 def _set_later(counters: dict[str, str], names: Sequence[str], when: str) -> None:
     """Set each gap field to ``when`` unless a later time is there."""
     for name in names:
         since = counters.get(name)
-        if not since or float(since) < float(when):
+        if not since or int(since) < int(when):
             counters[name] = when
 
 
-def _new_generation(counters: dict[str, str], generation: int) -> None:
+def _new_generation(counters: dict[str, str], generation: int, span: int) -> None:
     if int(counters.get("g", "-1")) < generation:
-        for name in list(counters):
-            found = RECORD_FIELD.match(name)
-            if found and int(found.group(1)) < generation - 1:
+        for name, value in list(counters.items()):
+            if name.startswith("r") and stored_generation(value, span) < generation - 1:
                 del counters[name]
         counters["g"] = str(generation)
 
@@ -313,20 +311,17 @@ def _settle(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
     if not store._marked(keys[0], epoch):
         return LOST
     counters = store._writable(keys[0])
-    generation = int(argv[0])
-    field = f"r{generation}:{argv[1]}"
-    if field not in counters:
-        field = f"r{generation - 1}:{argv[1]}"
+    field = "r" + argv[1]
     record = counters.get(field)
-    if record is None:
+    if record is None or stored_generation(record, int(argv[3]) // 1000) < int(argv[0]) - 1:
         return ["unknown"]
-    parts = record.split(" ")
-    if parts[7] != "-":
-        return ["settled", parts[7]]
-    release = set(argv[4:4 + int(argv[3])])
+    parts = (record.split(" ") + ["-"] * 5)[:6]
+    if parts[5] != "-":
+        return ["settled", parts[5]]
+    release = set(argv[5:5 + int(argv[4])])
     out: list[Any] = ["released"]
-    if parts[6] != "-":
-        for counted in parts[6].split(","):
+    if parts[4] != "-":
+        for counted in parts[4].split(","):
             if counted.split("|", 1)[0] in release:
                 left = int(counters.get(counted, 0)) - 1
                 if left <= 0:
@@ -334,7 +329,7 @@ def _settle(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) ->
                 else:
                     counters[counted] = str(left)
                 out.append(counted)
-    parts[7] = argv[2]
+    parts[5] = argv[2]
     counters[field] = " ".join(parts)
     return out
 
@@ -366,21 +361,23 @@ def _restore(store: MemoryStore, keys: list[str], argv: list[str], epoch: str) -
         return LOST
     counters = store._writable(keys[0])
     generation = int(argv[0])
-    field = f"r{generation}:{argv[1]}"
-    if field in counters:
+    field = "r" + argv[1]
+    stored = counters.get(field)
+    was = stored_generation(stored, int(argv[7]) // 1000) if stored else None
+    if was == generation:
         return ["exists"]
     allowed = argv[3] == "1"
     if allowed:
-        for name in argv[8:8 + int(argv[7])]:
+        for name in argv[9:9 + int(argv[8])]:
             counters[name] = str(int(counters.get(name, 0)) + 1)
         last = counters.get("last")
-        if not last or float(last) < float(argv[4]):
+        if not last or int(last) < int(argv[4]):
             counters["last"] = argv[4]
-        gaps_at = 8 + int(argv[7])
+        gaps_at = 9 + int(argv[8])
         if len(argv) > gaps_at:
             _set_later(counters, argv[gaps_at + 1:gaps_at + 1 + int(argv[gaps_at])], argv[4])
     ttl = float(argv[6])
-    if ttl > 0:
+    if ttl > 0 and (was is None or was < generation):
         counters[field] = argv[2]
         if int(counters.get("g", "-1")) < generation:
             counters["g"] = str(generation)

@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError, R
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatekeeper.counters import pipeline
+from gatekeeper.counters.contract import writing_epoch
 from gatekeeper.counters.keys import LOCK_KEY, META_KEY, PREFIX, marker_for
 from gatekeeper.counters.wire import LOST, Call
 from gatekeeper.errors import StoreLost, StoreUnavailable
@@ -112,7 +113,7 @@ class Store:
         """Run script calls in one pipeline, in order; reload scripts on NOSCRIPT."""
         if not calls:
             return []
-        epoch = self.epoch
+        epoch = writing_epoch(self)
         if epoch is None:
             raise StoreLost("the store's memory is not verified yet (or is being rebuilt)")
         if not self.shas:
@@ -121,7 +122,8 @@ class Store:
         pending = list(range(len(calls)))
         for _attempt in range(3):
             commands = [("EVALSHA", self.shas[calls[i].script], len(calls[i].keys) + 1,
-                         *calls[i].keys, marker_for(calls[i].keys[0], epoch), *calls[i].args)
+                         *calls[i].keys, marker_for(calls[i].keys[0], epoch,
+                                                    cluster=self.cluster), *calls[i].args)
                         for i in pending]
             answers = await self._guarded_pipeline(commands,
                                                    [calls[i].keys[0] for i in pending])

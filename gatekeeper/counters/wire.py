@@ -2,8 +2,8 @@
 script call (the ARGV layouts of ``lua/*.lua``), what the scripts answer, and the decision
 record's words. Nothing outside ``counters/`` knows an ARGV position or a record word.
 
-A decision record is one string of eight space-separated words, kept in the debtor's hash
-under ``r<generation>:<request tag>``:
+A decision record travels with the decision on ``contact.decisions`` (header ``gk-record``)
+as space-separated words:
 
     status   a | b                      allowed or blocked
     time     epoch seconds, 3 decimals  when it was decided
@@ -13,19 +13,35 @@ under ``r<generation>:<request tag>``:
              [,gap,gap..]               gap checks, followed by each one's last counted
                                         contact (epoch seconds or -), in plan order
     rules    code,code,.. | -           the plan's static blocking rules
-    release  field,field,.. | -         counted fields an outcome may release
-    outcome  outcome | -                set once by settle.lua
 
-The first six travel with the decision on ``contact.decisions`` (header ``gk-record``), and
-after them, for an allowed one, what it counted: the hashing key's id, the fields counted and
-the fields an outcome may release (``-`` when none). A rebuild puts the record back and counts
-those fields again; when the hashing key has changed since, it plans the request again
-instead (the fields' names change with the key).
+and after them, for an allowed one, what it counted: the hashing key's id, the fields counted,
+the fields an outcome may release, the gap fields it set (``-`` when none). A rebuild puts
+the record back and counts those fields again; when the hashing key has changed since, it
+plans the request again instead (the fields' names change with the key).
+
+The debtor's hash keeps the same facts in fewer bytes (layout 2, ``keys.LAYOUT``), under
+``r<request tag>``, as up to six words (trailing ``-`` words left out):
+
+    head     status, the content hash in 7 base64url characters (its 40 bits), and the time
+             in epoch milliseconds, base 36 (8 digits until 2059), with nothing between
+    counts   c1,c2,.. | -
+    times    the last contact and each gap's, as milliseconds before the time, base 36
+             (a leading - when after it), or - when none
+    rules    code,code,.. | -
+    release  field,field,.. | -        counted fields an outcome may release
+    outcome  outcome | -               set once by settle.lua
+
+A record's generation (one spans the decision TTL) is its time // the TTL: the scripts look
+a request up in the generation of now and the one before, and drop older records when a new
+generation starts. Every value stays under Redis's 64-byte listpack limit in the usual case
+(a longer one turns the debtor's whole hash into a hashtable: several times the bytes).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -55,7 +71,7 @@ class Record:
     time: str  # epoch seconds with 3 decimals, as recorded
     content_hash: str
     counts: tuple[int, ...] | None  # None: not known (a record made without them)
-    last: str | None  # epoch seconds, as stored
+    last: str | None  # epoch seconds with 3 decimals, as it travels
     rules: tuple[str, ...]  # rule codes
     gaps: tuple[str | None, ...] = ()  # each gap check's last counted contact, as stored
     key_id: str | None = None  # travelling only: the hashing key the fields below were made with
@@ -71,6 +87,11 @@ class Record:
         return cls(status, when, content,
                    tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
                    times[0], tuple(rules.split(",")) if rules != "-" else (), tuple(times[1:]))
+
+    @classmethod
+    def parse_stored(cls, text: str) -> Record:
+        """The record of a stored text (layout 2), as it travels."""
+        return read_stored(text)[0]
 
     @classmethod
     def parse_travelling(cls, text: str) -> Record:
@@ -119,33 +140,107 @@ def _fields(word: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """A decision record as the debtor's hash keeps it: its generation, the travelling
-    words, and the two that stay in Redis."""
+    """A decision record as the debtor's hash keeps it: the travelling words, and the two
+    that stay in Redis."""
 
-    generation: int
     record: Record
     releasable: tuple[str, ...]  # counted fields an outcome may release
     outcome: str | None  # the outcome that settled it, once reported
 
 
+# --------------------------------------------------------------------------- stored records
+B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+HEAD = 8  # status and content hash: the time starts after them
+
+
+def base36(number: int) -> str:
+    """``number`` in base 36 (lower case; a leading - when negative), as the scripts write."""
+    digits, left = [], abs(number)
+    while True:
+        left, digit = divmod(left, 36)
+        digits.append(B36[digit])
+        if not left:
+            break
+    return ("-" if number < 0 else "") + "".join(reversed(digits))
+
+
+def short_hash(content_hash: str) -> str:
+    """A content hash (10 hex) as stored: its 40 bits in 7 base64url characters."""
+    return base64.urlsafe_b64encode(bytes.fromhex(content_hash)).decode()[:7]
+
+
+def _hex_hash(short: str) -> str:
+    return base64.urlsafe_b64decode(short + "=").hex()
+
+
+def _ms_text(ms: int) -> str:
+    """Epoch milliseconds as the travelling words write times (seconds, 3 decimals)."""
+    return f"{ms // 1000}.{ms % 1000:03d}"
+
+
+def to_ms(seconds: str) -> int:
+    """Epoch seconds (3 decimals) as whole milliseconds, as the scripts round them."""
+    return math.floor(float(seconds) * 1000 + 0.5)
+
+
+def stored_head(content_hash: str, time: str) -> str:
+    """A stored record's head without its status (decide.lua puts the status first)."""
+    return short_hash(content_hash) + base36(to_ms(time))
+
+
+def stored_text(record: Record, releasable: Sequence[str], outcome: str | None = None) -> str:
+    """A record as the debtor's hash keeps it (what decide.lua writes, for restore.lua)."""
+    at = to_ms(record.time)
+    times = ",".join("-" if t is None else base36(at - to_ms(t))
+                     for t in (record.last, *record.gaps))
+    counts = ",".join(str(c) for c in record.counts) if record.counts is not None else "-"
+    return trim_words([record.status + stored_head(record.content_hash, record.time),
+                       counts or "-", times, ",".join(record.rules) or "-",
+                       ",".join(releasable) or "-", outcome or "-"])
+
+
+def trim_words(words: Sequence[str]) -> str:
+    """Words joined by spaces, without the trailing ``-`` ones (they are the default)."""
+    end = len(words)
+    while end > 1 and words[end - 1] == "-":
+        end -= 1
+    return " ".join(words[:end])
+
+
+def read_stored(text: str) -> tuple[Record, tuple[str, ...], str | None]:
+    """A stored record: the record as it travels, its releasable fields and its outcome."""
+    head, *rest = text.split(" ")
+    counts, times, rules, release, outcome = (*rest, "-", "-", "-", "-", "-")[:5]
+    at = int(head[HEAD:], 36)
+    found = [None if t == "-" else _ms_text(at - int(t, 36)) for t in times.split(",")]
+    record = Record(head[0], _ms_text(at), _hex_hash(head[1:HEAD]),
+                    tuple(int(c) for c in counts.split(",")) if counts != "-" else None,
+                    found[0], tuple(rules.split(",")) if rules != "-" else (),
+                    tuple(found[1:]))
+    return record, _fields(release), outcome if outcome != "-" else None
+
+
+def stored_generation(text: str, decision_seconds: int) -> int:
+    """The generation of a stored record (its time // the decision TTL)."""
+    return int(text.split(" ", 1)[0][HEAD:], 36) // (decision_seconds * 1000)
+
+
+def current_record(text: str | None, now: datetime, decision_seconds: int) -> str | None:
+    """A stored record if it is of the generation of ``now`` or the one before (the ones
+    the scripts answer with), else None."""
+    if not text or stored_generation(text, decision_seconds) < generation(now,
+                                                                           decision_seconds) - 1:
+        return None
+    return text
+
+
 def find_stored(fields: Mapping[str, str], tag: str) -> Stored | None:
-    """The newest decision record of a request tag among a debtor's hash fields."""
-    found = []
-    for name, value in fields.items():
-        head, _, rest = name.partition(":")
-        if rest == tag and head.startswith("r") and head[1:].isdigit():
-            words = value.split(" ")
-            if len(words) < 8:
-                continue
-            found.append(Stored(int(head[1:]), Record.parse(value),
-                                tuple(words[6].split(",")) if words[6] != "-" else (),
-                                words[7] if words[7] != "-" else None))
-    return max(found, key=lambda s: s.generation, default=None)
-
-
-def record_of(text: str) -> str:
-    """The travelling words of a stored record (drops release and outcome)."""
-    return " ".join(text.split(" ")[:6])
+    """The decision record of a request tag among a debtor's hash fields."""
+    text = fields.get("r" + tag)
+    if not text:
+        return None
+    record, releasable, outcome = read_stored(text)
+    return Stored(record, releasable, outcome)
 
 
 def generation(when: datetime, decision_seconds: int) -> int:
@@ -186,9 +281,11 @@ def decide_call(plan: Plan, content_hash: str, *, counters_ttl: int,
     # a record lives until its generation has passed twice: one to two decision TTLs
     gen = int(now) // decision_seconds
     record_ttl = (gen + 2) * decision_seconds - int(now)
+    time = f"{now:.3f}"
     words: list[str] = [
-        f"{now:.3f}", str(plan.spacing_seconds), str(counters_ttl), str(record_ttl),
-        str(gen), request_tag(request.request_id), content_hash, rules, str(len(plan.checks)),
+        time, str(plan.spacing_seconds), str(counters_ttl), str(record_ttl), str(gen),
+        str(decision_seconds * 1000), request_tag(request.request_id),
+        stored_head(content_hash, time), rules, str(len(plan.checks)),
     ]
     prune: list[str] = []
     check_blocked = plan.statically_blocked
@@ -216,11 +313,12 @@ def decide_answer(plan: Plan, content_hash: str, answer: Sequence[Any], key_id: 
     if kind == "stale":
         return Stale(pairs(answer[2:]))
     if kind == "replay":
-        return Replayed(Record.parse(answer[1]))
-    last = str(answer[1]) if answer[1] else None
+        return Replayed(Record.parse_stored(answer[1]))
+    last = _ms_text(int(answer[1])) if answer[1] else None
     fields = sum(len(check.fields) for check in plan.checks)
     counts = split_counts(plan, answer[2:2 + fields])
-    gaps = tuple(str(t) if t else None for t in answer[2 + fields:2 + fields + len(plan.gaps)])
+    gaps = tuple(_ms_text(int(t)) if t else None
+                 for t in answer[2 + fields:2 + fields + len(plan.gaps)])
     allowed = kind == "allowed"
     record = Record("a" if allowed else "b", f"{plan.now.timestamp():.3f}",
                     content_hash, tuple(c for check in counts for c in check),
@@ -292,12 +390,10 @@ def restore_call(counted: Sequence[str], releasable: Sequence[str], gap_writes: 
     gap_writes = list(gap_writes) if allowed else []
     gen = generation(record.when, decision_seconds)
     record_ttl = (gen + 2) * decision_seconds - int(now.timestamp())
-    six = dataclasses.replace(record, key_id=None).words()
-    stored = " ".join((six, ",".join(releasable) or "-", "-"))
     return Call("restore", [counters_key(debtor_id)], [
-        gen, request_tag(request_id), stored, 1 if allowed else 0, record.time, counters_ttl,
-        record_ttl if record_ttl > 0 else grace, len(counted), *counted,
-        len(gap_writes), *gap_writes])
+        gen, request_tag(request_id), stored_text(record, releasable), 1 if allowed else 0,
+        to_ms(record.time), counters_ttl, record_ttl if record_ttl > 0 else grace,
+        decision_seconds * 1000, len(counted), *counted, len(gap_writes), *gap_writes])
 
 
 def restore_answer(answer: Sequence[Any]) -> bool:
@@ -312,7 +408,7 @@ def settle_call(debtor_id: str, request_id: str, outcome: str, codes: Sequence[s
     ``outcome``; the record is looked up in the generation of ``now`` and the one before."""
     return Call("settle", [counters_key(debtor_id)],
                 [generation(now, decision_seconds), request_tag(request_id), outcome,
-                 len(codes), *codes])
+                 decision_seconds * 1000, len(codes), *codes])
 
 
 # --------------------------------------------------------------------------- apply_state.lua

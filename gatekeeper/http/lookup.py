@@ -1,6 +1,6 @@
 """``GET /v1/decisions/{request_id}?debtor_id=D``: a recorded decision, on either path.
 
-A decision lives in two places: its record in the debtor's Redis hash (``r<generation>:<request
+A decision lives in two places: its record in the debtor's Redis hash (``r<request
 tag>``: status, time, counts; kept for one to two decision TTLs, restored by a rebuild), and
 the full Decision on ``contact.decisions`` (kept for the record retention). The record says
 whether and when the request was decided; the Decision is then read from Kafka at the offset
@@ -24,6 +24,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gatekeeper.brokers import bootstrap
+from gatekeeper.counters import wire
 from gatekeeper.counters.keys import counters_key, record_field
 from gatekeeper.gate import Gate
 from gatekeeper.kafka_security import kafka_options
@@ -47,16 +48,14 @@ class DecisionLookup:
 
     async def record(self, request_id: str, debtor_id: str, now: datetime) -> str | None:
         """The stored record of a request id in the debtor's hash (None: none on record)."""
-        generation = int(now.timestamp()) // self.gate.ttls.decision_seconds
         found = await self.gate.store.read([
-            ("HMGET", counters_key(debtor_id), record_field(generation, request_id),
-             record_field(generation - 1, request_id))])
-        return next((r for r in found[0] if r), None)
+            ("HGET", counters_key(debtor_id), record_field(request_id))])
+        return wire.current_record(found[0], now, self.gate.ttls.decision_seconds)
 
     async def decision(self, request_id: str, debtor_id: str, record: str
                        ) -> Decision | None:
         """The Decision on contact.decisions near the record's time (None: not found)."""
-        at_ms = int(float(record.split(" ")[1]) * 1000)
+        at_ms = wire.to_ms(wire.Record.parse_stored(record).time)
         async with self._lock:  # one consumer, one lookup at a time
             consumer = await self._start()
             if not self._partitions:

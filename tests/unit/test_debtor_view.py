@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from gatekeeper.counters.keys import rule_code
+from gatekeeper.counters.keys import record_field, rule_code
+from gatekeeper.counters.wire import base36
 from gatekeeper.debtor_view import describe_debtor, render_text
 from gatekeeper.localtime import day_number, month_number, week_number
 from gatekeeper.policy import load_policy
@@ -25,10 +26,10 @@ DAY = date(2026, 1, 1)
 COUNTERS = {f"{CALLS}|a1b2c3d4e5f6|{day_number(DAY)}": "1",
             f"{LETTERS}||m{month_number(DAY)}": "2",
             f"ffffff|-|w{week_number(DAY)}": "5",
-            "last": "1767268800.000", "g": "7",
-            f"t:{rule_code('default/three-hours-between-contacts')}": "1767268800.000",
-            "r7:0a1b2c3d4e5f": "a 1767268800.000 h 0 - - - -",
-            "r6:0a1b2c3d4e60": "b 1767268800.000 h 0 - - - -"}
+            "last": "1767268800000", "g": "7",
+            f"t:{rule_code('default/three-hours-between-contacts')}": "1767268800000",
+            record_field("req-1"): "aAAAAAAA" + base36(1767268800000) + " 0",
+            record_field("req-2"): "bAAAAAAA" + base36(1767268800000) + " 0"}
 
 
 def test_statuses_opt_outs_and_profile_are_named() -> None:

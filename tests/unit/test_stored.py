@@ -7,6 +7,7 @@ import sys
 from datetime import date
 
 from gatekeeper.counters.keys import request_tag, rule_code
+from gatekeeper.counters.wire import Record, stored_text
 from gatekeeper.debtor_view import describe_counter
 from gatekeeper.localtime import day_number, month_number, week_number
 from gatekeeper.policy import load_pack
@@ -40,20 +41,22 @@ def test_a_rule_outside_the_loaded_packs_keeps_its_code() -> None:
     assert counter.scope == "scope x.y"
 
 
-def test_the_newest_record_of_a_request_is_found_and_read() -> None:
+def test_the_record_of_a_request_is_found_and_read() -> None:
     tag = request_tag("r-1")
     quiet = rule_code("default/quiet-hours")
-    fields = {f"r100:{tag}": "a 1772456400.000 h1 0 - - - -",
-              f"r101:{tag}": f"b 1772456400.250 h2 1,0 1772450000 {quiet} - -",
-              f"r101:{request_tag('r-2')}": "a 1 h3 - - - - -", "last": "1"}
+    blocked = Record("b", "1772456400.250", "00000000f2", (1, 0), "1772450000.000", (quiet,))
+    fields = {"r" + tag: stored_text(blocked, ()),
+              "r" + request_tag("r-2"): stored_text(Record("a", "1.000", "0000000003", None,
+                                                           None, ()), ()),
+              "last": "1"}
     record = find_record(fields, tag)
-    assert record is not None and record.generation == 101
+    assert record is not None and record.record == blocked
     lines = dict(describe_record(record, RULES))
     assert lines["decision"] == "blocked"
     assert lines["evaluated at"] == "2026-03-02T13:00:00.250Z"
     assert lines["blocked by"] == "default/quiet-hours"
     assert lines["counts seen"] == "1, 0"
-    assert lines["content hash"] == "h2"
+    assert lines["content hash"] == "00000000f2"
     assert find_record(fields, request_tag("r-3")) is None
 
 

@@ -6,38 +6,40 @@
 -- ARGV[1]  the generation of now
 -- ARGV[2]  the request tag (a short hash of the request id)
 -- ARGV[3]  the outcome (not_connected, no_answer, voicemail, conversation, delivered, failed)
--- ARGV[4]  number of rule codes N; then N rule codes whose counts this outcome releases
+-- ARGV[4]  the decision TTL in milliseconds (a record's generation is its time // it)
+-- ARGV[5]  number of rule codes N; then N rule codes whose counts this outcome releases
 --
 -- Returns  {"lost"}                        the marker is missing: nothing was read or written
---          {"unknown"} when no decision is on record, {"settled", outcome} when an earlier
---          outcome settled it, else {"released", fields released...}
+--          {"unknown"} when no decision of the generation of now or the one before is on
+--          record, {"settled", outcome} when an earlier outcome settled it, else
+--          {"released", fields released...}
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return {'lost'}
 end
-local generation = tonumber(ARGV[1])
-local field = 'r' .. generation .. ':' .. ARGV[2]
+local field = 'r' .. ARGV[2]
 local record = redis.call('HGET', KEYS[1], field)
-if not record then
-  field = 'r' .. (generation - 1) .. ':' .. ARGV[2]
-  record = redis.call('HGET', KEYS[1], field)
-end
-if not record then
+if not record or math.floor(tonumber(string.match(record, '^........(%w+)'), 36)
+    / tonumber(ARGV[4])) < tonumber(ARGV[1]) - 1 then
   return {'unknown'}
 end
+-- head, counts, times, rules, release, outcome (the trailing "-" ones are left out)
 local parts = {}
 for word in string.gmatch(record, '%S+') do
   parts[#parts + 1] = word
 end
-if parts[8] ~= '-' then
-  return {'settled', parts[8]}
+for j = #parts + 1, 6 do
+  parts[j] = '-'
+end
+if parts[6] ~= '-' then
+  return {'settled', parts[6]}
 end
 local release = {}
-for i = 1, tonumber(ARGV[4]) do
-  release[ARGV[4 + i]] = true
+for i = 1, tonumber(ARGV[5]) do
+  release[ARGV[5 + i]] = true
 end
 local out = {'released'}
-if parts[7] ~= '-' then
-  for counted in string.gmatch(parts[7], '[^,]+') do
+if parts[5] ~= '-' then
+  for counted in string.gmatch(parts[5], '[^,]+') do
     local code = string.match(counted, '^([^|]+)|')
     if code and release[code] then
       local left = redis.call('HINCRBY', KEYS[1], counted, -1)
@@ -48,6 +50,6 @@ if parts[7] ~= '-' then
     end
   end
 end
-parts[8] = ARGV[3]
+parts[6] = ARGV[3]
 redis.call('HSET', KEYS[1], field, table.concat(parts, ' '))
 return out
