@@ -220,7 +220,7 @@ class Gate:
                              ) -> list[Any]:
         """Settle each outcome's reservation (records are looked up at ``now``) and start
         cool-downs from conversations."""
-        calls = []
+        calls, states = [], []  # (positions of the state calls' answers, and their debtors)
         for outcome in outcomes:
             calls.append(wire.settle_call(
                 outcome.debtor_id, outcome.request_id, outcome.outcome,
@@ -228,9 +228,13 @@ class Gate:
                 decision_seconds=self.ttls.decision_seconds))
             fields = outcome_fields(outcome)
             if fields:
+                states.append((len(calls), outcome.debtor_id))
                 calls.append(wire.state_call(outcome.debtor_id, outcome.occurred_at, fields,
                                              state_ttl=self.ttls.state_seconds))
-        return await self.store.run(calls)
+        answers = await self.store.run(calls)
+        for at, debtor_id in states:  # (as apply_events: the next plan needs no second trip)
+            self._remember(debtor_id, state_from_hash(wire.pairs(answers[at])))
+        return answers
 
 
 def content_hash(request: ContactRequest) -> str:
