@@ -135,45 +135,9 @@ def candidate_zones(channel: str, destination: str,
     return tuple(names)
 
 
-def local_date(instant: datetime, zone_name: str) -> date:
-    return local_day_minute(instant, zone_name)[0]
-
-
-QUARTER = 900  # seconds: zones change their UTC offset on a quarter hour of UTC
-FAST_END = 4102444800  # 2100-01-01: the integer path serves 1970 to 2099
-EPOCH_ORDINAL = EPOCH.toordinal()
-
-
-@lru_cache(maxsize=262144)
-def _quarter_offset(zone_name: str, quarter: int) -> int | None:
-    """The zone's UTC offset in seconds throughout one quarter hour of UTC (None when it
-    changes within it)."""
-    tz = zone(zone_name)
-    first = datetime.fromtimestamp(quarter * QUARTER, tz).utcoffset()
-    last = datetime.fromtimestamp(quarter * QUARTER + QUARTER - 1, tz).utcoffset()
-    if first is None or first != last:
-        return None
-    return int(first.total_seconds())
-
-
-def local_day_minute(instant: datetime, zone_name: str) -> tuple[date, int]:
-    """The local date and minute of the day of an instant: in integer epoch seconds from
-    the zone's offset of that quarter hour (remembered), rather than a datetime conversion
-    per instant (a backtest's requests each have their own); by conversion outside 1970 to
-    2099 or across an offset change."""
-    seconds = instant.timestamp()
-    if 0 <= seconds < FAST_END:
-        offset = _quarter_offset(zone_name, int(seconds) // QUARTER)
-        if offset is not None:
-            local = int(seconds) + offset
-            return date.fromordinal(EPOCH_ORDINAL + local // 86400), local % 86400 // 60
-    return _converted_day_minute(instant, zone_name)
-
-
 @lru_cache(maxsize=8192)  # a batch shares its instant: one conversion per zone
-def _converted_day_minute(instant: datetime, zone_name: str) -> tuple[date, int]:
-    local = to_zone(instant, zone(zone_name))
-    return local.date(), local.hour * 60 + local.minute
+def local_date(instant: datetime, zone_name: str) -> date:
+    return to_zone(instant, zone(zone_name)).date()
 
 
 def day_number(day: date) -> int:
@@ -311,9 +275,10 @@ class Hours:
     def allows(self, instant: datetime) -> bool:
         allowed = self._allows.get(instant)
         if allowed is None:
-            day, minute = local_day_minute(instant, self.zone_name)
+            local = to_zone(instant, self.tz)
+            minute = local.hour * 60 + local.minute
             allowed = any(s.start_minutes <= minute < s.end_minutes
-                          for s in self.spans_on(day))
+                          for s in self.spans_on(local.date()))
             _remember(self._allows, instant, allowed, self.MEMO)
         return allowed
 
