@@ -166,8 +166,10 @@ class Gate:
     def must_plan(self, record: str) -> bool:
         """Must a recorded decision be planned again to be restored? (an allowed one whose
         counted fields were made with another hashing key, or were not recorded)"""
-        parsed = wire.Record.parse_travelling(record)
-        return parsed.status == "a" and parsed.key_id != self.hasher.key_id
+        return self._must_plan(wire.Record.parse_travelling(record))
+
+    def _must_plan(self, record: wire.Record) -> bool:
+        return record.status == "a" and record.key_id != self.hasher.key_id
 
     async def restore(self, recorded: Sequence[Recorded], now: datetime) -> dict[str, int]:
         """Put recorded decisions back while the store is rebuilt: each record, and, for an
@@ -179,7 +181,7 @@ class Gate:
         for debtor_id, request_id, request, text in recorded:
             record = wire.Record.parse_travelling(text)
             counted, releasable, gaps = record.counted, record.releasable, record.gap_writes
-            if self.must_plan(text):
+            if self._must_plan(record):  # (the record parsed once)
                 # counted under another hashing key (or not recorded): plan it again
                 try:
                     plan = make_plan(request(), self.policy, self._state(debtor_id),
