@@ -100,7 +100,8 @@ async def replay_jobs(record: list[Message], policies: list[str], span: Range, j
         await replayer.flush()
         seconds = time.perf_counter() - started
         result = await replayer.finish()
-    totals = parallel_figures(result, spec, span.start)["totals"]
+    totals = parallel_figures(result, spec, span.warmup_of(load_policy(policies), spec.ttls)
+                              )["totals"]
     return _figures(policies, len(record), parsed, seconds, result.replay_cpu_seconds,
                     result.stats, totals, jobs=jobs)
 
