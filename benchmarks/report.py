@@ -145,6 +145,12 @@ def table(results: dict[str, Any]) -> str:
     if lua.get("gate_decide_per_s"):
         rows.append(("Gate.decide in-process, no Kafka", fmt(lua["gate_decide_per_s"], "/s"),
                      ">= 20,000/s", verdict(met.get("gate_decide"))))
+    backtest = results.get("backtest") or {}
+    for jobs, replay in (backtest.get("jobs") or {"1": backtest} if backtest else {}).items():
+        rows.append((f"backtest replay, {jobs} job{'s' if jobs != '1' else ''} (per CPU second)",
+                     f"{fmt(replay['requests_per_second'], '/s')} "
+                     f"({fmt(replay['requests_per_python_cpu_second'], '/s')})", ">= 10,000/s",
+                     verdict(replay["requests_per_second"] >= 10_000)))
     modes = (results.get("durability") or {}).get("modes") or {}
     if all(m in modes for m in ("no", "everysec", "always")):
         order = ("no", "everysec", "always")

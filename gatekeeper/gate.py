@@ -166,8 +166,10 @@ class Gate:
     def must_plan(self, record: str) -> bool:
         """Must a recorded decision be planned again to be restored? (an allowed one whose
         counted fields were made with another hashing key, or were not recorded)"""
-        parsed = wire.Record.parse_travelling(record)
-        return parsed.status == "a" and parsed.key_id != self.hasher.key_id
+        return self._must_plan(wire.Record.parse_travelling(record))
+
+    def _must_plan(self, record: wire.Record) -> bool:
+        return record.status == "a" and record.key_id != self.hasher.key_id
 
     async def restore(self, recorded: Sequence[Recorded], now: datetime) -> dict[str, int]:
         """Put recorded decisions back while the store is rebuilt: each record, and, for an
@@ -179,7 +181,7 @@ class Gate:
         for debtor_id, request_id, request, text in recorded:
             record = wire.Record.parse_travelling(text)
             counted, releasable, gaps = record.counted, record.releasable, record.gap_writes
-            if self.must_plan(text):
+            if self._must_plan(record):  # (the record parsed once)
                 # counted under another hashing key (or not recorded): plan it again
                 try:
                     plan = make_plan(request(), self.policy, self._state(debtor_id),
@@ -220,7 +222,7 @@ class Gate:
                              ) -> list[Any]:
         """Settle each outcome's reservation (records are looked up at ``now``) and start
         cool-downs from conversations."""
-        calls = []
+        calls, states = [], []  # (positions of the state calls' answers, and their debtors)
         for outcome in outcomes:
             calls.append(wire.settle_call(
                 outcome.debtor_id, outcome.request_id, outcome.outcome,
@@ -228,9 +230,13 @@ class Gate:
                 decision_seconds=self.ttls.decision_seconds))
             fields = outcome_fields(outcome)
             if fields:
+                states.append((len(calls), outcome.debtor_id))
                 calls.append(wire.state_call(outcome.debtor_id, outcome.occurred_at, fields,
                                              state_ttl=self.ttls.state_seconds))
-        return await self.store.run(calls)
+        answers = await self.store.run(calls)
+        for at, debtor_id in states:  # (as apply_events: the next plan needs no second trip)
+            self._remember(debtor_id, state_from_hash(wire.pairs(answers[at])))
+        return answers
 
 
 def content_hash(request: ContactRequest) -> str:

@@ -111,6 +111,7 @@ def non_geographic(number: str) -> bool:
     return _phone_facts(number)[1]
 
 
+@lru_cache(maxsize=65536)  # a debtor's requests repeat their channels and destinations
 def candidate_zones(channel: str, destination: str,
                     request_zone: str | None, profile_zone: str | None) -> tuple[str, ...]:
     """Every zone the debtor may be in: the request's, the stored profile's, and the
@@ -276,8 +277,11 @@ class Hours:
         if allowed is None:
             local = to_zone(instant, self.tz)
             minute = local.hour * 60 + local.minute
-            allowed = any(s.start_minutes <= minute < s.end_minutes
-                          for s in self.spans_on(local.date()))
+            allowed = False
+            for span in self.spans_on(local.date()):  # (a loop: no generator per call)
+                if span.start_minutes <= minute < span.end_minutes:
+                    allowed = True
+                    break
             _remember(self._allows, instant, allowed, self.MEMO)
         return allowed
 

@@ -73,15 +73,16 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
                         primary_zone=primary, day=day, hasher=hasher)
     blocking: list[Reason] = []
     shadow: list[Reason] = []
-    for rule in _applicable(policy, profile.region, profile.postal_code, day, request.channel,
-                            request.purpose, request.destination_kind):
+    applicable, recording = _rules(policy, profile.region, profile.postal_code, day,
+                                   request.channel, request.purpose, request.destination_kind)
+    for rule in applicable:
         if rule.days_past_due is not None and not rule.days_past_due.contains(
                 profile.days_past_due):
             continue  # the account is outside the rule's band: neither checked nor counted
         reason = KINDS[rule.kind].plan(rule, rule.params, planning)
         if reason is not None:
             (shadow if rule.shadow else blocking).append(reason)
-    for rule in _recording(policy, profile.region, profile.postal_code, day):
+    for rule in recording:
         record = KINDS[rule.kind].record
         if record is not None:
             record(rule, rule.params, planning)
@@ -95,10 +96,11 @@ def make_plan(request: ContactRequest, policy: Policy, state: DebtorState, now: 
     )
 
 
-_APPLICABLE: dict[int, tuple[Policy, dict[tuple[Any, ...], tuple[Rule, ...]]]] = {}
+_APPLICABLE: dict[int, tuple[Policy, dict[tuple[Any, ...], Rules]]] = {}
+Rules = tuple[tuple[Rule, ...], tuple[Rule, ...]]  # (applicable, recording)
 
 
-def _cache(policy: Policy) -> dict[tuple[Any, ...], tuple[Rule, ...]]:
+def _cache(policy: Policy) -> dict[tuple[Any, ...], Rules]:
     """The memo of one policy object (a policy is immutable)."""
     entry = _APPLICABLE.get(id(policy))
     if entry is None or entry[0] is not policy:
@@ -108,31 +110,22 @@ def _cache(policy: Policy) -> dict[tuple[Any, ...], tuple[Rule, ...]]:
     return entry[1]
 
 
-def _applicable(policy: Policy, region: str | None, postal_code: str | None, day: date,
-                channel: str, purpose: str, destination_kind: str | None) -> tuple[Rule, ...]:
-    """The rules that apply to a request of this shape on this local day (memoised)."""
+def _rules(policy: Policy, region: str | None, postal_code: str | None, day: date,
+           channel: str, purpose: str, destination_kind: str | None) -> Rules:
+    """The rules that apply to a request of this shape on this local day, and those in force
+    for the debtor whose kind records what an allowed request leaves (whatever the rules'
+    filters: see ``Kind.record``); memoised, one look-up per request."""
     cache = _cache(policy)
     key = (region, postal_code, day, channel, purpose, destination_kind)
-    rules = cache.get(key)
-    if rules is None:
-        rules = cache[key] = tuple(
-            rule for rule in policy.rules_for(region, postal_code)
-            if rule.in_force(day) and rule.covers(channel, purpose, destination_kind))
-    return rules
-
-
-def _recording(policy: Policy, region: str | None, postal_code: str | None, day: date
-               ) -> tuple[Rule, ...]:
-    """The rules in force for the debtor whose kind records what an allowed request leaves
-    (whatever the rules' filters: see ``Kind.record``), memoised."""
-    cache = _cache(policy)
-    key = ("record", region, postal_code, day)
-    rules = cache.get(key)
-    if rules is None:
-        rules = cache[key] = tuple(
-            rule for rule in policy.rules_for(region, postal_code)
-            if KINDS[rule.kind].record is not None and rule.in_force(day))
-    return rules
+    found = cache.get(key)
+    if found is None:
+        rules = policy.rules_for(region, postal_code)
+        found = cache[key] = (
+            tuple(rule for rule in rules
+                  if rule.in_force(day) and rule.covers(channel, purpose, destination_kind)),
+            tuple(rule for rule in rules
+                  if KINDS[rule.kind].record is not None and rule.in_force(day)))
+    return found
 
 
 def period_end(check: CounterCheck, plan: Plan, counts: list[int]) -> datetime | None:

@@ -70,10 +70,9 @@ def format_utc(value: datetime) -> str:
     """Render as ``2026-12-01T13:00:00Z`` (milliseconds only when present; four-digit
     years, so that year 1 renders as ``0001``)."""
     value = to_zone(value, UTC)
-    text = f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value:%H:%M:%S}"
-    if value.microsecond:
-        return f"{text}.{value.microsecond // 1000:03d}Z"
-    return text + "Z"
+    # isoformat pads the year to four digits and truncates to milliseconds; "+00:00" -> "Z"
+    return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds"
+                           )[:-6] + "Z"
 
 
 def format_retry(value: datetime | None) -> str | None:

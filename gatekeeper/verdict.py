@@ -21,6 +21,8 @@ from gatekeeper.plan import CounterCheck, GapCheck, Plan, period_end
 from gatekeeper.policy.model import Rule
 from gatekeeper.timeutil import format_retry, format_utc, from_epoch, shift
 
+MARGIN = 0.001  # seconds: times are kept to the millisecond; closer ones are compared exactly
+
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
@@ -106,9 +108,13 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
             never = True
         else:
             held.append(NotBefore(_parse(reason.retry_at)))
+    now = plan.now.timestamp()  # (a time past its rule's hold by a millisecond or more
+    # needs no reason worked out: most requests' last contacts are long past)
     for rule, seconds in plan.spacings:
         if result.last_contact is None:
             break
+        if now >= result.last_contact + seconds + MARGIN:
+            continue
         reason, until = spacing_reason(rule, seconds, result.last_contact)
         if plan.now < until:
             if rule.shadow:
@@ -117,7 +123,7 @@ def decide(plan: Plan, result: StoreResult) -> Decision:
                 reasons.append(reason)
                 held.append(NotBefore(until))
     for gap, since in zip(plan.gaps, result.gaps, strict=False):
-        if since is None:
+        if since is None or now >= since + gap.seconds + MARGIN:
             continue
         reason, until = gap_reason(gap, since)
         if plan.now < until:

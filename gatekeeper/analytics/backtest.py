@@ -34,8 +34,9 @@ from gatekeeper.analytics.entries import DECISION, EVENT, Decided, Entry
 from gatekeeper.analytics.replay import Lanes, Step
 from gatekeeper.counters.wire import generation
 from gatekeeper.errors import InvalidInput
-from gatekeeper.gate import Gate, Recorded
+from gatekeeper.gate import Gate, Recorded, Ttls
 from gatekeeper.model import ContactOutcome, DebtorEvent
+from gatekeeper.policy.model import Policy
 from gatekeeper.restore import _record_from, needed_days
 
 EVENTS, RESTORE, DECIDE, OUTCOMES = range(4)  # at one instant: events first, as live
@@ -43,7 +44,12 @@ EVENTS, RESTORE, DECIDE, OUTCOMES = range(4)  # at one instant: events first, as
 
 def warmup_days(gate: Gate) -> int:
     """How far before the range the record still sets the candidate's counters."""
-    return needed_days(gate.policy.max_window_days, gate.ttls.decision_seconds // 86400)
+    return policy_warmup_days(gate.policy, gate.ttls)
+
+
+def policy_warmup_days(policy: Policy, ttls: Ttls) -> int:
+    """``warmup_days`` of a policy (before any store is open)."""
+    return needed_days(policy.max_window_days, ttls.decision_seconds // 86400)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +58,10 @@ class Range:
     end: datetime
 
     def warmup(self, gate: Gate) -> datetime:
-        return self.start - timedelta(days=warmup_days(gate))
+        return self.warmup_of(gate.policy, gate.ttls)
+
+    def warmup_of(self, policy: Policy, ttls: Ttls) -> datetime:
+        return self.start - timedelta(days=policy_warmup_days(policy, ttls))
 
 
 class Backtest:
@@ -145,8 +154,14 @@ class Backtest:
             self.stats["outcomes"] += len(outcomes)
 
     def figures(self) -> dict[str, Any]:
-        out = self.comparison.figures()
-        out["range"] = {"from": self.span.start.isoformat(), "to": self.span.end.isoformat(),
-                        "warmup_from": self.span.warmup(self.gate).isoformat()}
-        out["replay"] = dict(self.stats)
-        return out
+        return figures_of(self.comparison, self.span, self.span.warmup(self.gate), self.stats)
+
+
+def figures_of(comparison: Comparison, span: Range, warmup_from: datetime,
+               stats: dict[str, int]) -> dict[str, Any]:
+    """A backtest's figures: the comparison's, the range, the replay's counts."""
+    out = comparison.figures()
+    out["range"] = {"from": span.start.isoformat(), "to": span.end.isoformat(),
+                    "warmup_from": warmup_from.isoformat()}
+    out["replay"] = dict(stats)
+    return out

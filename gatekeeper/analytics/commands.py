@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -70,19 +71,28 @@ def report(since: str | None, start: str | None, end: str | None, broker: str | 
 @click.option("--redis", "redis_url", callback=redis_option,
               help="replay on this Redis (it must hold no working copy) instead of a "
                    "private redis-server")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="replay in this many processes, debtors sharded among them, each with "
+                   "a private redis-server  [default: the CPU cores; 1 with --redis]")
 def backtest(policies: tuple[str, ...], since: str | None, start: str | None,
              end: str | None, broker: str | None, topic_prefix: str | None,
-             json_out: Path | None, out: Path, redis_url: str | None) -> None:
+             json_out: Path | None, out: Path, redis_url: str | None,
+             jobs: int | None) -> None:
     """Replay the recorded requests, events and outcomes of a time range through the same
     core and Lua with a candidate policy, and compare with the decisions recorded."""
     from gatekeeper.analytics.page import backtest_page
     from gatekeeper.analytics.run import run_backtest, write_outputs
     from gatekeeper.analytics.sources import TimeRange
 
+    if redis_url is not None and (jobs or 1) > 1:
+        raise click.BadParameter(f"a replay on one Redis (--redis) runs as one job, found "
+                                 f"--jobs {jobs}: omit --redis for private redis-servers, "
+                                 "or give --jobs 1", param_hint="--jobs")
+    jobs = jobs or (1 if redis_url is not None else os.cpu_count() or 1)
     span = TimeRange.from_flags(since, start, end)
     settings = Settings.from_env(broker=broker, topic_prefix=topic_prefix)
     _quiet_kafka()
-    figures = _kafka(run_backtest(settings, list(policies), span, redis_url), settings)
+    figures = _kafka(run_backtest(settings, list(policies), span, redis_url, jobs), settings)
     json_path = write_outputs(figures, backtest_page(figures), out, json_out)
     totals, replay = figures["totals"], figures["replay"]
     click.echo(f"{totals['requests']:,} requests replayed ({replay['requests_per_second']:,}/s):"

@@ -46,7 +46,7 @@ class Comparison:
         self.channels: dict[str, Counter[str]] = defaultdict(Counter)
         self.regions: dict[str, Counter[str]] = defaultdict(Counter)
         self.shadow: Counter[str] = Counter()
-        self.per_debtor: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.per_debtor: dict[str, list[int]] = defaultdict(_pair)  # (picklable: no lambda)
         self.differences: list[dict[str, Any]] = []  # the first whose decision changed
         self.reason_differences: list[dict[str, Any]] = []  # the first with other reasons
 
@@ -72,7 +72,7 @@ class Comparison:
             tally["requests"] += 1
             tally["recorded_allowed"] += before == "allowed"
             tally["candidate_allowed"] += after == "allowed"
-        if all(recorded.get(k) == candidate.get(k) for k in COMPARED):
+        if _same(recorded, candidate):
             self.identical += 1
             return
         self._difference(request, recorded, candidate)
@@ -104,6 +104,36 @@ class Comparison:
             "recorded": {"decision": recorded["decision"], "rules": _rules(recorded)},
             "candidate": ({"decision": candidate["decision"], "rules": _rules(candidate)}
                           if candidate is not None else {"decision": "invalid", "rules": []})})
+
+    def merge(self, other: Comparison) -> None:
+        """Add ``other``'s comparisons (of other debtors: a parallel replay's shard). The
+        examples and differences kept are the earliest evaluated of both."""
+        self.requests += other.requests
+        self.identical += other.identical
+        self.reasons_changed += other.reasons_changed
+        self.invalid += other.invalid
+        for tally, added in ((self.recorded, other.recorded), (self.candidate, other.candidate),
+                             (self.policies, other.policies), (self.shadow, other.shadow)):
+            tally.update(added)
+        for rule, entry in other.rules.items():
+            into = self.rules[rule]
+            for change in ("newly_blocked", "newly_allowed"):
+                into[change] += entry[change]
+                into["channels"][change].update(entry["channels"][change])
+                into["regions"][change].update(entry["regions"][change])
+                into["examples"][change] = (into["examples"][change]
+                                            + entry["examples"][change])[:EXAMPLES]
+        for tallies, more in ((self.channels, other.channels), (self.regions, other.regions)):
+            for key, counted in more.items():
+                tallies[key].update(counted)
+        for debtor, (before, after) in other.per_debtor.items():
+            counts = self.per_debtor[debtor]
+            counts[0] += before
+            counts[1] += after
+        for shown, theirs in ((self.differences, other.differences),
+                              (self.reason_differences, other.reason_differences)):
+            shown[:] = sorted(shown + theirs, key=lambda d: (str(d["evaluated_at"]),
+                                                             d["request_id"]))[:DIFFERENCES]
 
     @property
     def newly_blocked(self) -> int:
@@ -154,6 +184,18 @@ class Comparison:
             "differences": self.differences,
             "reason_differences": self.reason_differences,
         }
+
+
+def _same(recorded: dict[str, Any], candidate: dict[str, Any]) -> bool:
+    """The decisions read alike in every ``COMPARED`` key (a loop: no generator per call)."""
+    for key in COMPARED:  # noqa: SIM110  (all() would build a generator per request)
+        if recorded.get(key) != candidate.get(key):
+            return False
+    return True
+
+
+def _pair() -> list[int]:
+    return [0, 0]
 
 
 def _rule_entry() -> dict[str, Any]:

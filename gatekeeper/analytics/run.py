@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
-from gatekeeper.analytics.backtest import Backtest, Range
-from gatekeeper.analytics.entries import Entry, parse_items
+from gatekeeper.analytics.backtest import Range
 from gatekeeper.analytics.figures import Report
+from gatekeeper.analytics.parallel import Replayer, Spec, replay_with
+from gatekeeper.analytics.parallel import figures as parallel_figures
 from gatekeeper.analytics.progress import Progress
 from gatekeeper.analytics.recorder import Message, Recorder, history_lines
 from gatekeeper.analytics.sources import (
@@ -36,7 +37,7 @@ from gatekeeper.timebounds import DEFAULT_BOUNDS, TimeBounds
 from gatekeeper.topics import ensure_topics, partitions_of
 
 OUTCOME_GRACE = timedelta(days=3)  # outcomes of the range's last contacts come this late
-REPLAY_ENTRIES = 100_000  # parsed entries held at once (a few KB each: request, decision)
+REPLAY_ENTRIES = 100_000  # entries held at once (a few KB each: request, decision)
 
 
 async def run_report(settings: Settings, span: TimeRange) -> dict[str, Any]:
@@ -73,37 +74,35 @@ def report_from_index(index: RecordIndex, span: TimeRange, *, limit: int,
 
 
 async def run_backtest(settings: Settings, policies: list[str], span: TimeRange,
-                       redis_url: str | None) -> dict[str, Any]:
+                       redis_url: str | None, jobs: int = 1) -> dict[str, Any]:
+    """Replay the range with the candidate ``policies``, in ``jobs`` processes (each with
+    its own private redis-server) when more than one."""
     policy = load_policy(policies)  # a bad pack fails before anything is read
-    async with simulation_store(redis_url) as store:
-        await store.load_scripts()
-        gate = Gate(policy, store, Hasher(SIMULATION_KEY),
-                    Ttls(decision_seconds=settings.decision_ttl_days * 86400))
-        window = Range(span.start, span.end)
-        warmup = window.warmup(gate)
-        source = RecordSource(
-            settings, since={"events": None, "decisions": warmup, "outcomes": warmup},
-            until={"events": span.end, "decisions": span.end, "outcomes": span.end})
-        await source.open()
-        bar = Progress("decisions replayed (warm-up included)", await source.count())
-        backtest = Backtest(gate, window, progress=bar.update)
-        bounds = TimeBounds.from_settings(settings)
-        started = time.monotonic()
-        skipped = 0
-        pending: list[Entry] = []  # partition groups hold disjoint debtors: replayed together,
-        async for items in source.groups():  # their waves are as wide as the whole book
-            parsed = parse_items(items, bounds)
-            skipped += parsed.skipped
-            pending += parsed.entries
-            if len(pending) >= REPLAY_ENTRIES:
-                await backtest.replay(pending)
-                pending = []
-        await backtest.replay(pending)
-        seconds = time.monotonic() - started
-        bar.finish()
-    figures = backtest.figures()
-    figures["replay"].update(seconds=round(seconds, 2), skipped=skipped,
-                             requests_per_second=round(backtest.stats["decided"]
+    spec = Spec(policies, Range(span.start, span.end), SIMULATION_KEY,
+                Ttls(decision_seconds=settings.decision_ttl_days * 86400),
+                TimeBounds.from_settings(settings), redis_url)
+    warmup = spec.span.warmup_of(policy, spec.ttls)
+    source = RecordSource(
+        settings, since={"events": None, "decisions": warmup, "outcomes": warmup},
+        until={"events": span.end, "decisions": span.end, "outcomes": span.end})
+    await source.open()
+    bar = Progress("decisions replayed (warm-up included)", await source.count())
+    started = time.monotonic()
+
+    async def body(replayer: Replayer) -> None:
+        # partition groups hold disjoint debtors: replayed together, their waves are as
+        # wide as the whole book
+        async for items in source.groups():
+            await replayer.add(items)
+            if replayer.pending >= REPLAY_ENTRIES:
+                await replayer.flush()
+
+    result = await replay_with(spec, jobs, body, bar.update)
+    seconds = time.monotonic() - started
+    bar.finish()
+    figures = parallel_figures(result, spec, warmup)
+    figures["replay"].update(seconds=round(seconds, 2), skipped=result.skipped, jobs=jobs,
+                             requests_per_second=round(result.stats["decided"]
                                                        / max(seconds, 1e-3)))
     figures["source"] = {"broker": settings.broker, "topics": source.topics}
     return figures

@@ -18,6 +18,8 @@ from gatekeeper.analytics.backtest import Backtest, Range
 from gatekeeper.analytics.entries import DECISION, Decided, parse_items
 from gatekeeper.analytics.figures import Report
 from gatekeeper.analytics.page import backtest_page, report_page
+from gatekeeper.analytics.parallel import Replayer, Spec, replay_with
+from gatekeeper.analytics.parallel import figures as parallel_figures
 from gatekeeper.analytics.recorder import Message, items
 from gatekeeper.analytics.run import record_synthetic
 from gatekeeper.analytics.synthetic import EVENING, MORNING, SyntheticHistory
@@ -183,3 +185,36 @@ def test_history_generate_out_is_a_simulate_history_with_the_same_decisions(
     recorded = [orjson.loads(m.value)["decision"] for m in messages if m.kind == "decisions"]
     assert count == len(recorded) > 300
     assert simulated == recorded
+
+
+def _without_examples(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures but the examples each shard picks (the first it meets of each kind)."""
+    out = {k: v for k, v in figures.items()
+           if k not in ("differences", "reason_differences", "by_rule")}
+    out["by_rule"] = [{k: v for k, v in rule.items() if k != "examples"}
+                      for rule in figures["by_rule"]]
+    return out
+
+
+def test_a_backtest_sharded_over_two_jobs_gives_the_figures_of_one(
+        history: SyntheticHistory, record: list[Message], tmp_path: Path) -> None:
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(STRICT)
+    policies = ["default", str(strict)]
+    spec = Spec(policies, span(history), b"another key")
+    seen: list[int] = []
+
+    async def body(replayer: Replayer) -> None:
+        read = items(record)
+        for start in range(0, len(read), 5000):  # (as the record's partition groups come)
+            await replayer.add(read[start:start + 5000])
+        await replayer.flush()
+
+    warmup = span(history).warmup_of(load_policy(policies), spec.ttls)
+    one = parallel_figures(asyncio.run(replay_with(spec, 1, body)), spec, warmup)
+    two = parallel_figures(asyncio.run(replay_with(spec, 2, body, seen.append)), spec, warmup)
+    assert one["totals"]["newly_blocked"] > 300
+    assert _without_examples(two) == _without_examples(one)
+    for shown in ("differences", "reason_differences"):
+        assert len(two[shown]) == len(one[shown])
+    assert seen[-1] == one["replay"]["decided"] + one["replay"]["restored"]  # the whole bar

@@ -145,6 +145,9 @@ def test_the_progress_bar_writes_lines_when_not_on_a_terminal() -> None:
      "--since: expected a duration such as 30m, 12h, 7d or 2w, found '3x'"),
     (["backtest", "--policy", "nosuchpack", "--since", "1d"], 1, "no such policy pack"),
     (["report", "--out", "/nonexistent/report.html"], 2, "folder '/nonexistent' does not exist"),
+    (["backtest", "--policy", "default", "--since", "1d", "--redis", "redis://h:1/0",
+      "--jobs", "2"], 2, "a replay on one Redis (--redis) runs as one job, found --jobs 2"),
+    (["backtest", "--policy", "default", "--jobs", "0"], 2, "0 is not in the range x>=1"),
     (["history", "generate", "--end", "2999-01-01"], 2,
      "--end: expected today or an earlier day, found 2999-01-01"),
 ])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gatekeeper.model import CHANNELS, Reason
@@ -64,6 +65,7 @@ def counted_channels(rule: Rule, p: MinGapParams) -> frozenset[str]:
     return p.after or rule.channels or frozenset(CHANNELS)
 
 
+@lru_cache(maxsize=256)  # one per rule: worded once, not per request
 def _channel_words(channels: frozenset[str]) -> str:
     names = [NOUNS[c] for c in CHANNELS if c in channels]
     if len(names) == len(CHANNELS):

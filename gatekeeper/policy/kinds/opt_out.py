@@ -25,6 +25,8 @@ def _plan(rule: Rule, p: OptOutParams, planning: Planning) -> Reason | None:
     if request.purpose in p.except_purposes:
         return None
     opt_outs = planning.state.opt_outs
+    if not opt_outs:
+        return None  # (most debtors)
     if request.channel in opt_outs:
         return reason(rule, f"the debtor opted out of {request.channel}")
     target = planning.hasher.destination(request.channel, request.destination)
