@@ -35,6 +35,7 @@ from gatekeeper.gate import Gate
 from gatekeeper.kafka_security import faust_options
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
+from gatekeeper.stream import stages
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.hotloop import RequestLoop
 from gatekeeper.stream.process import (
@@ -102,6 +103,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     catchup = EventsCatchUp(settings.broker, settings.topics["events"],
                             control_group(settings), partial(_apply_events, gate, bounds=bounds))
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
+    if stages.enabled():  # a debug aid: each batch's store calls, timed (stream/stages.py)
+        store.run = stages.timed("redis", store.run)  # type: ignore[method-assign]
     app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
     async def produce(outputs: Sequence[Outgoing]) -> None:
@@ -185,12 +188,16 @@ async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incomi
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it (the events topic's end
     offsets are asked for at once, and awaited once the batch is parsed and checked)."""
-    ends = asyncio.ensure_future(catchup.end_offsets())
+    ends = asyncio.ensure_future(stages.timed("ends asked", catchup.end_offsets)())
+
+    async def catch_up() -> int:
+        with stages.stage("catch-up"):
+            return await catchup.catch_up(datetime.now(UTC), ends)
+
     try:
         return await process_requests(
             gate, batch, datetime.now(UTC), signing_key, bounds, rejected,
-            before_decide=lambda: catchup.catch_up(datetime.now(UTC), ends),
-            deferral=deferral)
+            before_decide=catch_up, deferral=deferral)
     finally:
         if not ends.done():
             ends.cancel()

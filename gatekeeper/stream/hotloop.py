@@ -49,7 +49,7 @@ from mode import Service
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
-from gatekeeper.stream import collector
+from gatekeeper.stream import collector, stages
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Failures, Runner
@@ -73,6 +73,7 @@ class Batch:
     outputs: list[Outgoing] = field(default_factory=list)
     abandoned: bool = False
     delivered: bool = False  # its outputs and every earlier batch's acknowledged (committable)
+    timeline: stages.Timeline | None = None  # with GATEKEEPER_STAGE_TIMES=1 (stages.py)
 
 
 class RequestLoop(Service):
@@ -106,6 +107,7 @@ class RequestLoop(Service):
         self._last: tuple[asyncio.Task[None], Batch] | None = None  # the newest in flight
         self._to_commit: Read | None = None  # delivered (in order), not committed yet
         self._committer: asyncio.Task[None] | None = None
+        self.timed = stages.enabled()
 
     # ------------------------------------------------------------------ lifecycle
     async def on_start(self) -> None:
@@ -162,18 +164,23 @@ class RequestLoop(Service):
     async def _one(self, fetched: dict[Any, list[Any]]) -> None:
         records = [Incoming(r.key, r.value, r.topic, r.partition, r.offset)
                    for items in fetched.values() for r in items]
-        batch = Batch(records, self.ledger.read(fetched), time.perf_counter())
-        batch.outputs = await self.runner.until_done(lambda: self._decide(batch), "requests")
+        batch = Batch(records, self.ledger.read(fetched), time.perf_counter(),
+                      timeline=stages.begin(self.timed))
+        with stages.stage("deciding"):
+            batch.outputs = await self.runner.until_done(lambda: self._decide(batch),
+                                                         "requests")
         if batch.abandoned:
             return
-        while True:
-            while self.in_flight and self.in_flight[0].done():
-                self.in_flight.popleft()
-            if len(self.in_flight) < IN_FLIGHT:
-                break
-            await asyncio.wait([self.in_flight[0]])
+        with stages.stage("wait slot"):
+            while True:
+                while self.in_flight and self.in_flight[0].done():
+                    self.in_flight.popleft()
+                if len(self.in_flight) < IN_FLIGHT:
+                    break
+                await asyncio.wait([self.in_flight[0]])
         try:
-            futures: list[asyncio.Future[Any]] | None = await self._send(batch.outputs)
+            with stages.stage("send"):
+                futures: list[asyncio.Future[Any]] | None = await self._send(batch.outputs)
         except Exception as exc:  # noqa: BLE001 - not handed over (a full buffer...)
             self.runner.failures.broker_unavailable(exc, 0.0)
             futures = None  # _finish delivers them again, and holds the loop meanwhile
@@ -237,22 +244,26 @@ class RequestLoop(Service):
     async def _finish(self, batch: Batch, futures: list[asyncio.Future[Any]] | None,
                       previous: tuple[asyncio.Task[None], Batch] | None) -> None:
         try:
-            if futures is None:
-                raise KafkaError("the outputs were not handed to the producer")
-            await asyncio.gather(*futures)
+            with stages.stage("acks"):
+                if futures is None:
+                    raise KafkaError("the outputs were not handed to the producer")
+                await asyncio.gather(*futures)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any produce failure: send the lot again
             self.runner.failures.broker_unavailable(exc, 0.0)
             await self.runner.deliver(batch.outputs)
         if previous is not None:  # commit in batch order, and only behind delivered ones
-            with contextlib.suppress(Exception):
+            with stages.stage("in order"), contextlib.suppress(Exception):
                 await asyncio.shield(previous[0])
             if not previous[1].delivered:
                 return  # (stopped half-way: the next owner reads both again; this one stays
                 #          undelivered too, so no later batch commits past the gap)
         batch.delivered = True
         self._deliverable(batch.read)
+        if batch.timeline is not None:
+            batch.timeline.add("total", time.perf_counter() - batch.started)
+            batch.timeline.observe()
         if self.finished is not None:
             try:
                 self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
@@ -281,8 +292,11 @@ class RequestLoop(Service):
         offsets = self.ledger.committable(read)
         if not offsets:
             return
+        started = time.perf_counter()
         try:
             await self.consumer.commit(offsets)
+            if self.timed:
+                stages.observe("commit", time.perf_counter() - started)
         except (CommitFailedError, IllegalStateError) as exc:
             log.info("offsets not committed (the partitions were revoked meanwhile; the "
                      "next owner replays them): %s", exc)

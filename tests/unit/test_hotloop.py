@@ -469,3 +469,39 @@ def test_a_batchs_metrics_count_every_output_under_its_labels() -> None:
              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
              value("gatekeeper_invalid_total", source="requests"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 1, 1, 1]
+
+
+def test_stage_times_are_off_unless_asked_for_and_then_time_every_stage_of_a_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prometheus_client import REGISTRY
+
+    from gatekeeper.stream import stages
+
+    def count(stage: str) -> float:
+        return REGISTRY.get_sample_value("gatekeeper_batch_stage_seconds_count",
+                                         {"stage": stage}) or 0.0
+
+    async def run(on: bool) -> RequestLoop:
+        monkeypatch.setenv(stages.ENV, "1" if on else "0")
+        consumer = Consumer([fetched(P0, 0, 1), fetched(P1, 5)])
+        producer = Producer(consumer.log)
+        decide = one_output_each(consumer.log)
+
+        async def timed_decide(batch: Sequence[Incoming]) -> list[Outgoing]:
+            with stages.stage("redis"):  # as the worker's store calls are, in a batch
+                return await decide(batch)
+
+        loop = make_loop(consumer, producer, timed_decide)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return loop
+
+    names = ("deciding", "redis", "wait slot", "send", "acks", "in order", "total", "commit")
+    before = {name: count(name) for name in names}
+    assert not asyncio.run(run(on=False)).timed
+    assert {name: count(name) for name in names} == before  # off: nothing observed
+    assert asyncio.run(run(on=True)).timed
+    added = {name: count(name) - before[name] for name in names}
+    assert added == {"deciding": 2, "redis": 2, "wait slot": 2, "send": 2, "acks": 2,
+                     "in order": 1, "total": 2, "commit": 2}  # (the first has none before it)
