@@ -111,12 +111,12 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
-        lanes = ["sat", "aio", "pt", "hp", "gk", "gk2", "lat", "ptlat"] + (
+        lanes = ["sat", "aio", "pt", "hp", "gk", "gk2", "lat", "ptlat", "hplat"] + (
             ["prof"] if cfg.profile else [])
         topics = [run.input_topic] + [t for lane in lanes[1:] for t in run.topics(lane).values()]
         P.update(f"creating {len(topics)} topics ({PARTITIONS} partitions) under {prefix}")
         await create_topics(stack.bootstrap, topics, append_time=[
-            run.topics(lane)[k] for lane in ("lat", "ptlat")
+            run.topics(lane)[k] for lane in ("lat", "ptlat", "hplat")
             for k in ("allowed", "review", "invalid")])
 
         P.update(f"generating {cfg.messages:,} messages over {cfg.debtors:,} debtors")
@@ -161,6 +161,8 @@ async def main_async(cfg: Config) -> dict[str, Any]:
             results["latency"] = await phase_latency(run)
             results.setdefault("passthrough", {})["latency"] = await phase_latency(
                 run, "passthrough")
+            results.setdefault("hot_passthrough", {})["latency"] = await phase_latency(
+                run, "hot")  # the floor: the hot loop's Kafka side through this harness
         if "lua" in want:
             try:
                 results["lua"] = await phase_lua(run)
