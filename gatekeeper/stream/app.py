@@ -129,7 +129,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
             topics=settings.topics, decide=decide, keeper=keeper, failures=runner.failures,
             batch_size=settings.batch_size, within=settings.batch_within, finished=_finished,
-            beacon=app.beacon)
+            on_read=catchup.ask, beacon=app.beacon)
         app.service(loop)  # type: ignore[arg-type] # an instance is started as is
         releaser = Releaser(gate, schedule, loop.runner, loop.partitions,
                             signing_key=signing_key, rate=settings.defer_release_rate,
@@ -187,8 +187,9 @@ async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incomi
                       deferral: Schedule | None = None) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it (the events topic's end
-    offsets are asked for at once, and awaited once the batch is parsed and checked)."""
-    ends = asyncio.ensure_future(stages.timed("ends asked", catchup.end_offsets)())
+    offsets, asked for when the batch was read or else now, are awaited once the batch is
+    parsed and checked)."""
+    ends = catchup.asked()
 
     async def catch_up() -> int:
         with stages.stage("catch-up"):

@@ -7,6 +7,11 @@ batch the worker asks for the end offsets of the events topic and reads, with a 
 its own (no group), every event between what it has applied and those ends, applying them as
 the events agent does (applying an event twice changes nothing). The events agent still reads
 the same events, and dead-letters the invalid ones.
+
+The end offsets may be asked for as soon as a batch is read (``ask``, which the hot loop
+calls while the batch before is still decided), and taken when the batch is decided
+(``asked``): end offsets asked after the newest batch was read are good for every batch
+read until then.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
+from gatekeeper.stream import stages
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.topics import partitions_of
 
@@ -39,6 +45,7 @@ class EventsCatchUp:
         self.applied = 0
         self._starting = asyncio.Lock()  # the request loop and the deferral release loop
         self._reading = asyncio.Lock()  # share this reader
+        self._asked: asyncio.Future[dict[TopicPartition, int]] | None = None
 
     async def _start(self) -> AIOKafkaConsumer:
         # A broker answers one connection's requests in order: while a fetch long-polls
@@ -86,6 +93,20 @@ class EventsCatchUp:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(self._partitions)
         return ends
 
+    def ask(self) -> None:
+        """Ask for the end offsets now (a batch was just read); ``asked`` hands them over.
+        One not taken yet is replaced (the newer serves every batch it served)."""
+        self._asked = asyncio.ensure_future(stages.timed("ends asked", self.end_offsets)())
+        self._asked.add_done_callback(_retrieve)
+
+    def asked(self) -> asyncio.Future[dict[TopicPartition, int]]:
+        """The end offsets asked for since the newest batch was read, each once (asked now
+        when there are none: a retry, or nobody asked)."""
+        ends, self._asked = self._asked, None
+        if ends is None or ends.cancelled() or (ends.done() and ends.exception() is not None):
+            ends = asyncio.ensure_future(stages.timed("ends asked", self.end_offsets)())
+        return ends
+
     async def catch_up(self, now: datetime,
                        ends_asked: Awaitable[dict[TopicPartition, int]] | None = None) -> int:
         """Apply every event below the end offsets (``ends_asked``: asked for once the
@@ -130,3 +151,9 @@ class EventsCatchUp:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
+    """(A failed ask is asked again by ``asked``; its error is not worth a warning.)"""
+    if not future.cancelled():
+        future.exception()

@@ -1,10 +1,18 @@
 """The request topic's hot loop: aiokafka directly, inside the faust app (a ``mode.Service``
 the app starts and stops), instead of faust's per-event stream machinery.
 
-    getmany ──► decide (Runner.until_done: held while Redis fails or is rebuilt)
-            ──► send every output (no wait) ──► next batch ...
+    getmany ──► on_read (the worker asks the events' end offsets) ──► next getmany ...
+       └─► (its turn: the batch before decided and sent) decide (Runner.until_done: held
+           while Redis fails or is rebuilt) ──► send every output (no wait)
                       └─► acknowledgements ──► commit, in batch order (one at a time; the
                                                batches delivered meanwhile share the next)
+
+* Look-ahead: while a batch is decided and sent, the loop reads the next one (at most
+  ``LOOKAHEAD`` batches wait for their turn) and calls ``on_read`` at once, so the round
+  trip the worker starts there (the events topic's end offsets, ``stream/catchup.py``)
+  overlaps the batch before's Redis call and produce instead of following them. Batches
+  are still decided one after the other, in the order read, each after the batch before
+  was decided and handed to the producer.
 
 * Offsets are committed only after every output of the batch, and of every batch before it,
   was acknowledged by Kafka (``stream/ledger.py`` keeps the order and the epochs). At most
@@ -56,6 +64,7 @@ from gatekeeper.stream.runner import Failures, Runner
 
 log = logging.getLogger("gatekeeper.worker")
 IN_FLIGHT = 2  # batches whose acknowledgements may be outstanding while one is decided
+LOOKAHEAD = 1  # batches read (waiting for their turn) while one is decided
 REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to commit
 STOP_WAIT = 15.0
 PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
@@ -82,7 +91,8 @@ class RequestLoop(Service):
 
     def __init__(self, *, broker: str, group: str, topic: str, topics: dict[str, str],
                  decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
-                 within: float, finished: Finished | None = None, **kwargs: Any):
+                 within: float, finished: Finished | None = None,
+                 on_read: Callable[[], object] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.broker = broker
         self.group = group
@@ -93,10 +103,12 @@ class RequestLoop(Service):
         self.batch_size = batch_size
         self.within_ms = max(1, int(within * 1000))
         self.finished = finished
+        self.on_read = on_read  # called as each batch is read, before it waits for its turn
         self.ledger = Ledger()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.in_flight: deque[asyncio.Task[None]] = deque()
+        self.deciding: deque[asyncio.Task[None]] = deque()  # read, not yet sent (in order)
         self.partitioner = KeyPartitioner()
         self._known_partitions: dict[str, tuple[float, list[int]]] = {}
         self._idle = asyncio.Event()
@@ -145,27 +157,54 @@ class RequestLoop(Service):
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         assert self.consumer is not None
-        while not self._leaving.is_set():
-            try:
-                fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
-                                                      max_records=self.batch_size)
-            except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can itself)
-                self.runner.failures.unexpected("reading requests", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if not fetched or self._revoking:
-                continue  # (read during a revocation: read again from the last commit)
-            self._idle.clear()
-            try:
-                await self._one(fetched)
-            finally:
-                self._idle.set()
+        try:
+            while not self._leaving.is_set():
+                while len(self.deciding) > LOOKAHEAD:  # (a batch held holds the reading)
+                    await asyncio.wait([self.deciding[0]])
+                try:
+                    fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
+                                                          max_records=self.batch_size)
+                except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can)
+                    self.runner.failures.unexpected("reading requests", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if not fetched or self._revoking or self._leaving.is_set():
+                    continue  # (read during a revocation: read again from the last commit)
+                self._read(fetched)
+            while self.deciding:  # stopping: the batches read are decided and sent first
+                await asyncio.wait(list(self.deciding))
+        except asyncio.CancelledError:  # (stopped while held: nothing of them is committed)
+            for task in self.deciding:
+                task.cancel()
+            raise
 
-    async def _one(self, fetched: dict[Any, list[Any]]) -> None:
+    def _read(self, fetched: dict[Any, list[Any]]) -> None:
+        """Start deciding a batch just read: in order, after the batches read before it."""
         records = [Incoming(r.key, r.value, r.topic, r.partition, r.offset)
                    for items in fetched.values() for r in items]
         batch = Batch(records, self.ledger.read(fetched), time.perf_counter(),
                       timeline=stages.begin(self.timed))
+        if self.on_read is not None:
+            try:
+                self.on_read()
+            except Exception as exc:  # noqa: BLE001 - a hint: deciding asks again itself
+                self.runner.failures.unexpected("starting a batch", exc)
+        before = self.deciding[-1] if self.deciding else None
+        task = asyncio.create_task(self._one(batch, before))
+        self.deciding.append(task)
+        self._idle.clear()
+        task.add_done_callback(self._decided)
+        task.add_done_callback(_report)
+
+    def _decided(self, task: asyncio.Task[None]) -> None:
+        self.deciding.remove(task)
+        if not self.deciding:
+            self._idle.set()
+
+    async def _one(self, batch: Batch, before: asyncio.Task[None] | None) -> None:
+        if before is not None and not before.done():  # its turn: the one before is sent
+            with stages.stage("turn"):
+                await asyncio.wait([before])
         with stages.stage("deciding"):
             batch.outputs = await self.runner.until_done(lambda: self._decide(batch),
                                                          "requests")

@@ -505,3 +505,61 @@ def test_stage_times_are_off_unless_asked_for_and_then_time_every_stage_of_a_bat
     added = {name: count(name) - before[name] for name in names}
     assert added == {"deciding": 2, "redis": 2, "wait slot": 2, "send": 2, "acks": 2,
                      "in order": 1, "total": 2, "commit": 2}  # (the first has none before it)
+
+
+def test_the_next_batch_is_read_while_one_is_decided_and_decided_only_after_it_was_sent(
+        ) -> None:
+    async def run() -> list[str]:
+        consumer = Consumer([fetched(P0, 0), fetched(P1, 5), fetched(P0, 1)])
+        producer = Producer(consumer.log)
+        release = asyncio.Event()
+        decide = one_output_each(consumer.log)
+
+        async def held_first(batch: Sequence[Incoming]) -> list[Outgoing]:
+            outputs = await decide(batch)
+            if batch[0].offset == 0:
+                await release.wait()
+            return outputs
+
+        loop = make_loop(consumer, producer, held_first)
+        loop.on_read = lambda: consumer.log.append("read")
+        task = asyncio.create_task(loop._run())
+        await until(lambda: consumer.log.count("read") == 2)
+        await asyncio.sleep(0.05)
+        assert consumer.log == ["read", "decide 0@0", "read"]  # one read ahead, no more
+        release.set()
+        await until(lambda: len(producer.sent) == 3)
+        await until(lambda: {tp: o for c in consumer.commits for tp, o in c.items()}
+                    == {P0: 2, P1: 6})
+        await stop(loop, task)
+        return consumer.log
+
+    log = asyncio.run(run())
+    assert log.count("read") == 3  # in order, each decided after the one before was sent:
+    assert [e for e in log if e.startswith(("decide", "send"))] == [
+        "decide 0@0", "send 0@0", "decide 1@5", "send 1@5", "decide 0@1", "send 0@1"]
+
+
+def test_end_offsets_asked_when_a_batch_is_read_are_taken_once_then_asked_anew() -> None:
+    from gatekeeper.stream.catchup import EventsCatchUp
+
+    async def run() -> list[int]:
+        catchup = EventsCatchUp("kafka://127.0.0.1:1", "events", "g", apply=None)  # type: ignore[arg-type]
+        asks: list[int] = []
+
+        async def end_offsets() -> dict[TopicPartition, int]:
+            asks.append(len(asks))
+            if len(asks) == 3:
+                raise ConnectionError("broker gone")
+            return {P0: len(asks)}
+
+        catchup.end_offsets = end_offsets  # type: ignore[method-assign]
+        catchup.ask()
+        first = await catchup.asked()  # the one asked when the batch was read
+        second = await catchup.asked()  # nothing asked since: asked now
+        catchup.ask()
+        await asyncio.sleep(0.01)  # that ask fails
+        third = await catchup.asked()  # asked again
+        return [first[P0], second[P0], third[P0], len(asks)]
+
+    assert asyncio.run(run()) == [1, 2, 4, 4]
