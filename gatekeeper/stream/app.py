@@ -189,7 +189,7 @@ async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incomi
     after applying every event the broker acknowledged before it (the events topic's end
     offsets, asked for when the batch was read or else now, are awaited once the batch is
     parsed and checked)."""
-    ends = catchup.asked()
+    ends = catchup.asked(batch)
 
     async def catch_up() -> int:
         with stages.stage("catch-up"):

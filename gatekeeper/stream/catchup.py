@@ -9,9 +9,9 @@ the events agent does (applying an event twice changes nothing). The events agen
 the same events, and dead-letters the invalid ones.
 
 The end offsets may be asked for as soon as a batch is read (``ask``, which the hot loop
-calls while the batch before is still decided), and taken when the batch is decided
-(``asked``): end offsets asked after the newest batch was read are good for every batch
-read until then.
+calls while the batch before is still decided), and taken when that batch is decided
+(``asked``): each batch takes the answer asked for when it was read (any answer asked for
+after a batch was read would do; an earlier one would not).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class EventsCatchUp:
         self.applied = 0
         self._starting = asyncio.Lock()  # the request loop and the deferral release loop
         self._reading = asyncio.Lock()  # share this reader
-        self._asked: asyncio.Future[dict[TopicPartition, int]] | None = None
+        self._asked: dict[tuple[str, int, int], asyncio.Future[dict[TopicPartition, int]]] = {}
 
     async def _start(self) -> AIOKafkaConsumer:
         # A broker answers one connection's requests in order: while a fetch long-polls
@@ -93,16 +93,25 @@ class EventsCatchUp:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(self._partitions)
         return ends
 
-    def ask(self) -> None:
-        """Ask for the end offsets now (a batch was just read); ``asked`` hands them over.
-        One not taken yet is replaced (the newer serves every batch it served)."""
-        self._asked = asyncio.ensure_future(stages.timed("ends asked", self.end_offsets)())
-        self._asked.add_done_callback(_retrieve)
+    def ask(self, batch: Sequence[Incoming]) -> None:
+        """Ask for the end offsets now: ``batch`` was just read (``asked`` hands them over)."""
+        key = _first(batch)
+        self._asked.pop(key, None)  # (read again: the newer answer, in reading order)
+        self._asked[key] = ends = asyncio.ensure_future(
+            stages.timed("ends asked", self.end_offsets)())
+        ends.add_done_callback(_retrieve)
 
-    def asked(self) -> asyncio.Future[dict[TopicPartition, int]]:
-        """The end offsets asked for since the newest batch was read, each once (asked now
-        when there are none: a retry, or nobody asked)."""
-        ends, self._asked = self._asked, None
+    def asked(self, batch: Sequence[Incoming]) -> asyncio.Future[dict[TopicPartition, int]]:
+        """The end offsets asked for when ``batch`` was read, once (asked now when there are
+        none: a retry, or nobody asked). Those of batches read before it, not taken (held
+        and given up in a rebalance), are dropped."""
+        ends = None
+        if batch and _first(batch) in self._asked:
+            key = _first(batch)
+            while ends is None:
+                first, future = next(iter(self._asked.items()))
+                del self._asked[first]
+                ends = future if first == key else None
         if ends is None or ends.cancelled() or (ends.done() and ends.exception() is not None):
             ends = asyncio.ensure_future(stages.timed("ends asked", self.end_offsets)())
         return ends
@@ -157,3 +166,7 @@ def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
     """(A failed ask is asked again by ``asked``; its error is not worth a warning.)"""
     if not future.cancelled():
         future.exception()
+
+
+def _first(batch: Sequence[Incoming]) -> tuple[str, int, int]:
+    return batch[0].topic, batch[0].partition, batch[0].offset

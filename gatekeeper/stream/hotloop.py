@@ -92,7 +92,8 @@ class RequestLoop(Service):
     def __init__(self, *, broker: str, group: str, topic: str, topics: dict[str, str],
                  decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
                  within: float, finished: Finished | None = None,
-                 on_read: Callable[[], object] | None = None, **kwargs: Any):
+                 on_read: Callable[[Sequence[Incoming]], object] | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         self.broker = broker
         self.group = group
@@ -186,7 +187,7 @@ class RequestLoop(Service):
                       timeline=stages.begin(self.timed))
         if self.on_read is not None:
             try:
-                self.on_read()
+                self.on_read(records)
             except Exception as exc:  # noqa: BLE001 - a hint: deciding asks again itself
                 self.runner.failures.unexpected("starting a batch", exc)
         before = self.deciding[-1] if self.deciding else None

@@ -522,7 +522,7 @@ def test_the_next_batch_is_read_while_one_is_decided_and_decided_only_after_it_w
             return outputs
 
         loop = make_loop(consumer, producer, held_first)
-        loop.on_read = lambda: consumer.log.append("read")
+        loop.on_read = lambda records: consumer.log.append("read")
         task = asyncio.create_task(loop._run())
         await until(lambda: consumer.log.count("read") == 2)
         await asyncio.sleep(0.05)
@@ -540,26 +540,34 @@ def test_the_next_batch_is_read_while_one_is_decided_and_decided_only_after_it_w
         "decide 0@0", "send 0@0", "decide 1@5", "send 1@5", "decide 0@1", "send 0@1"]
 
 
-def test_end_offsets_asked_when_a_batch_is_read_are_taken_once_then_asked_anew() -> None:
+def test_each_batch_takes_the_end_offsets_asked_when_it_was_read_and_never_older_ones(
+        ) -> None:
     from gatekeeper.stream.catchup import EventsCatchUp
+
+    def batch(offset: int) -> list[Incoming]:
+        return [Incoming(b"d", b"{}", "req", 0, offset)]
 
     async def run() -> list[int]:
         catchup = EventsCatchUp("kafka://127.0.0.1:1", "events", "g", apply=None)  # type: ignore[arg-type]
         asks: list[int] = []
 
         async def end_offsets() -> dict[TopicPartition, int]:
-            asks.append(len(asks))
-            if len(asks) == 3:
+            asks.append(len(asks) + 1)
+            if len(asks) == 5:
                 raise ConnectionError("broker gone")
             return {P0: len(asks)}
 
         catchup.end_offsets = end_offsets  # type: ignore[method-assign]
-        catchup.ask()
-        first = await catchup.asked()  # the one asked when the batch was read
-        second = await catchup.asked()  # nothing asked since: asked now
-        catchup.ask()
-        await asyncio.sleep(0.01)  # that ask fails
-        third = await catchup.asked()  # asked again
-        return [first[P0], second[P0], third[P0], len(asks)]
+        catchup.ask(batch(1))  # answer 1
+        catchup.ask(batch(2))  # answer 2
+        catchup.ask(batch(3))  # answer 3
+        taken = [(await catchup.asked(batch(2)))[P0],  # its own (the first batch's dropped)
+                 (await catchup.asked(batch(1)))[P0],  # dropped: asked now (4)
+                 (await catchup.asked(batch(3)))[P0]]  # its own
+        catchup.ask(batch(4))  # answer 5 fails
+        await asyncio.sleep(0.01)
+        taken.append((await catchup.asked(batch(4)))[P0])  # asked again (6)
+        taken.append((await catchup.asked(batch(4)))[P0])  # taken once: a retry asks (7)
+        return taken
 
-    assert asyncio.run(run()) == [1, 2, 4, 4]
+    assert asyncio.run(run()) == [2, 4, 3, 6, 7]
