@@ -7,12 +7,13 @@ the app starts and stops), instead of faust's per-event stream machinery.
                       └─► acknowledgements ──► commit, in batch order (one at a time; the
                                                batches delivered meanwhile share the next)
 
-* Look-ahead: while a batch is decided and sent, the loop reads the next one (at most
-  ``LOOKAHEAD`` batches wait for their turn) and calls ``on_read`` at once, so the round
-  trip the worker starts there (the events topic's end offsets, ``stream/catchup.py``)
-  overlaps the batch before's Redis call and produce instead of following them. Batches
-  are still decided one after the other, in the order read, each after the batch before
-  was decided and handed to the producer.
+* Read-ahead (``read_ahead=1``, ``GATEKEEPER_READ_AHEAD``; off by default): while a batch
+  is decided and sent, the loop reads the next one and calls ``on_read`` at once, so the
+  round trip the worker starts there (the events topic's end offsets,
+  ``stream/catchup.py``) overlaps the batch before's Redis call and produce instead of
+  following them. Batches are still decided one after the other, in the order read, each
+  after the batch before was decided and handed to the producer. Off, a batch is read once
+  the one before was handed to the producer (see benchmarks/README.md for why it is off).
 
 * Offsets are committed only after every output of the batch, and of every batch before it,
   was acknowledged by Kafka (``stream/ledger.py`` keeps the order and the epochs). At most
@@ -64,7 +65,6 @@ from gatekeeper.stream.runner import Failures, Runner
 
 log = logging.getLogger("gatekeeper.worker")
 IN_FLIGHT = 2  # batches whose acknowledgements may be outstanding while one is decided
-LOOKAHEAD = 1  # batches read (waiting for their turn) while one is decided
 REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to commit
 STOP_WAIT = 15.0
 PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
@@ -93,7 +93,7 @@ class RequestLoop(Service):
                  decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
                  within: float, finished: Finished | None = None,
                  on_read: Callable[[Sequence[Incoming]], object] | None = None,
-                 **kwargs: Any):
+                 read_ahead: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         self.broker = broker
         self.group = group
@@ -105,6 +105,7 @@ class RequestLoop(Service):
         self.within_ms = max(1, int(within * 1000))
         self.finished = finished
         self.on_read = on_read  # called as each batch is read, before it waits for its turn
+        self.read_ahead = read_ahead  # batches read while one is decided (0 or 1)
         self.ledger = Ledger()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -160,7 +161,7 @@ class RequestLoop(Service):
         assert self.consumer is not None
         try:
             while not self._leaving.is_set():
-                while len(self.deciding) > LOOKAHEAD:  # (a batch held holds the reading)
+                while len(self.deciding) > self.read_ahead:  # (a batch held holds the reading)
                     await asyncio.wait([self.deciding[0]])
                 try:
                     fetched = await self.consumer.getmany(timeout_ms=self.within_ms,

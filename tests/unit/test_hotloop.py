@@ -507,8 +507,9 @@ def test_stage_times_are_off_unless_asked_for_and_then_time_every_stage_of_a_bat
                      "in order": 1, "total": 2, "commit": 2}  # (the first has none before it)
 
 
-def test_the_next_batch_is_read_while_one_is_decided_and_decided_only_after_it_was_sent(
-        ) -> None:
+@pytest.mark.parametrize("read_ahead", [0, 1])
+def test_with_read_ahead_the_next_batch_is_read_while_one_is_decided_and_decided_after_it(
+        read_ahead: int) -> None:
     async def run() -> list[str]:
         consumer = Consumer([fetched(P0, 0), fetched(P1, 5), fetched(P0, 1)])
         producer = Producer(consumer.log)
@@ -523,10 +524,14 @@ def test_the_next_batch_is_read_while_one_is_decided_and_decided_only_after_it_w
 
         loop = make_loop(consumer, producer, held_first)
         loop.on_read = lambda records: consumer.log.append("read")
+        loop.read_ahead = read_ahead
         task = asyncio.create_task(loop._run())
-        await until(lambda: consumer.log.count("read") == 2)
+        await until(lambda: "decide 0@0" in consumer.log)
         await asyncio.sleep(0.05)
-        assert consumer.log == ["read", "decide 0@0", "read"]  # one read ahead, no more
+        if read_ahead:
+            assert consumer.log == ["read", "decide 0@0", "read"]  # one read ahead, no more
+        else:
+            assert consumer.log == ["read", "decide 0@0"]  # read once the first is sent
         release.set()
         await until(lambda: len(producer.sent) == 3)
         await until(lambda: {tp: o for c in consumer.commits for tp, o in c.items()}
