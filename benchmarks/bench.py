@@ -111,12 +111,12 @@ async def main_async(cfg: Config) -> dict[str, Any]:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
-        lanes = ["sat", "aio", "pt", "hp", "gk", "gk2", "lat", "ptlat"] + (
+        lanes = ["sat", "aio", "pt", "hp", "gk", "gk2", "lat", "ptlat", "hplat"] + (
             ["prof"] if cfg.profile else [])
         topics = [run.input_topic] + [t for lane in lanes[1:] for t in run.topics(lane).values()]
         P.update(f"creating {len(topics)} topics ({PARTITIONS} partitions) under {prefix}")
         await create_topics(stack.bootstrap, topics, append_time=[
-            run.topics(lane)[k] for lane in ("lat", "ptlat")
+            run.topics(lane)[k] for lane in ("lat", "ptlat", "hplat")
             for k in ("allowed", "review", "invalid")])
 
         P.update(f"generating {cfg.messages:,} messages over {cfg.debtors:,} debtors")
@@ -158,9 +158,15 @@ async def main_async(cfg: Config) -> dict[str, Any]:
                 run, mix, debtors, lane="gk2", workers=2 * cfg.workers,
                 name="gatekeeper, two workers")
         if "latency" in want:
-            results["latency"] = await phase_latency(run)
-            results.setdefault("passthrough", {})["latency"] = await phase_latency(
-                run, "passthrough")
+            apps = cfg.latency_apps
+            if "gatekeeper" in apps:
+                results["latency"] = await phase_latency(run)
+            if "passthrough" in apps:
+                results.setdefault("passthrough", {})["latency"] = await phase_latency(
+                    run, "passthrough")
+            if "hot" in apps:  # the floor: the hot loop's Kafka side through this harness
+                results.setdefault("hot_passthrough", {})["latency"] = await phase_latency(
+                    run, "hot")
         if "lua" in want:
             try:
                 results["lua"] = await phase_lua(run)
@@ -302,6 +308,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true",
                         help="keep the run's topics and Redis data afterwards")
     parser.add_argument("--out", type=Path, help="also write the results here")
+    parser.add_argument("--latency-apps",
+                        help="the apps of the latency phase (gatekeeper,passthrough,hot)")
     parser.add_argument("--wait-idle", type=float,
                         help="before each measured phase, wait up to this many seconds for "
                         "other processes to go quiet (full: 60, quick: 0)")

@@ -66,6 +66,7 @@ class Config:
     seed: str = "topic"
     cluster_messages: int = 20_000
     console_decisions: int = 1_000_000  # the console index phase (quick: 100,000)
+    latency_apps: tuple[str, ...] = ("gatekeeper", "passthrough", "hot")  # the latency phase's
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Config:
@@ -96,6 +97,13 @@ class Config:
                                  f"choose from {sorted(PHASES)}")
             base.phases = wanted
         base.keep = args.keep
+        if args.latency_apps:
+            apps = tuple(a.strip() for a in args.latency_apps.split(",") if a.strip())
+            unknown = set(apps) - set(cls.latency_apps)
+            if unknown or not apps:
+                raise SystemExit(f"benchmarks/run: --latency-apps {args.latency_apps!r}: "
+                                 f"expected some of {', '.join(cls.latency_apps)}")
+            base.latency_apps = apps
         return base
 
 

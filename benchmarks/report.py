@@ -96,6 +96,12 @@ def table(results: dict[str, Any]) -> str:
           for o in ([results.get("passthrough", {}).get("latency", {})]
                     + results.get("passthrough", {}).get("latency", {}).get("at_other_rates", []))
           if o.get("latency_ms")],
+        *[(f"hot-path passthrough latency p50 / p99 at {fmt(o['offered_rps'], '/s')}",
+           f"{fmt(o['latency_ms']['p50'])} / {fmt(o['latency_ms']['p99'], ' ms')}", "", "")
+          for o in ([results.get("hot_passthrough", {}).get("latency", {})]
+                    + results.get("hot_passthrough", {}).get("latency", {}).get(
+                        "at_other_rates", []))
+          if o.get("latency_ms")],
         ("Redis round trips per batch", fmt(results.get("redis_roundtrips_per_batch")), "<= 1",
          verdict(None if results.get("redis_roundtrips_per_batch") is None
                  else results["redis_roundtrips_per_batch"] <= 1)),

@@ -60,6 +60,7 @@ class Settings:
     defer_horizon: int = 7  # deferral: how many days ahead a request may be parked
     defer_max_attempts: int = 5  # deferral: decisions of one parked request, at most
     defer_release_rate: float = 1000.0  # deferral: releases per second per worker
+    read_ahead: int = 0  # hot loop: batches read while one is decided (0 or 1, hotloop.py)
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -81,7 +82,8 @@ class Settings:
                  "request_loop": "GATEKEEPER_REQUEST_LOOP",
                  "defer_horizon": "GATEKEEPER_DEFER_HORIZON",
                  "defer_max_attempts": "GATEKEEPER_DEFER_MAX_ATTEMPTS",
-                 "defer_release_rate": "GATEKEEPER_DEFER_RELEASE_RATE"}
+                 "defer_release_rate": "GATEKEEPER_DEFER_RELEASE_RATE",
+                 "read_ahead": "GATEKEEPER_READ_AHEAD"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
@@ -95,6 +97,8 @@ class Settings:
                             ("defer_release_rate", 1)):
             if attr in values and values[attr] < least:
                 raise ConfigError(names[attr], f"at least {least}", env[names[attr]])
+        if values.get("read_ahead", 0) not in (0, 1):
+            raise ConfigError("GATEKEEPER_READ_AHEAD", "0 (off) or 1", env["GATEKEEPER_READ_AHEAD"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         topics = {name: settings.topic_prefix + env.get(f"GATEKEEPER_TOPIC_{name.upper()}",

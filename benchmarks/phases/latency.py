@@ -46,19 +46,21 @@ class Window:
     send_rps: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
     produce: list[float] = field(default_factory=list)  # harness send() -> broker ack, ms
+    stages: dict[str, Any] = field(default_factory=dict)  # the worker's, this window only
 
 
 async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
     """A fresh app on its own topics, offered a fixed load: first ``low_rate`` (to see
     the latency of a lightly loaded app), then ``rate``; each after a warm-up whose requests
-    are not measured. ``app``: "gatekeeper" (the worker) or "passthrough" (faust).
+    are not measured. ``app``: "gatekeeper" (the worker), "passthrough" (faust) or "hot" (the
+    hot-path passthrough: the hot loop forwarding unchecked, the floor of this harness).
 
     Arrival is the broker's LogAppendTime of the output record (the output topics of these
     lanes are created with message.timestamp.type=LogAppendTime), so the harness only
     produces while it measures and reads the outputs afterwards: on a 2-core machine a
     consumer in the harness would take CPU from the app under test."""
     cfg = run.cfg
-    lane = "lat" if app == "gatekeeper" else "ptlat"
+    lane = {"gatekeeper": "lat", "passthrough": "ptlat", "hot": "hplat"}[app]
     topics = run.topics(lane)
     outputs = [topics[k] for k in ("allowed", "review", "invalid")]
     ports = [free_port() for _ in range(run.cfg.workers)]
@@ -67,6 +69,11 @@ async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
                            [run.app_env(lane, metrics_port=port) for port in ports],
                            run.log_dir)
         needles = ["gatekeeper ready", "Worker]: Ready"]
+    elif app == "hot":
+        child = start_apps("hot-passthrough-latency",
+                           [sys.executable, "-m", "gatekeeper.stream.hot_passthrough"],
+                           [run.app_env(lane)] * run.cfg.workers, run.log_dir)
+        needles = ["hot passthrough ready", "Worker]: Ready"]
     else:
         child = start_apps("faust-passthrough-latency",
                            [sys.executable, "-m", "gatekeeper.stream.passthrough"],
@@ -114,6 +121,7 @@ async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
                 for window in windows:
                     await wait_idle(run, f"latency ({app})", child.pids)
                     starts = await watcher.ends()
+                    before = scrape_all(ports) if app == "gatekeeper" else {}
                     cpu0, t0 = cpu_snapshot(pids), time.monotonic()
                     await offer(window, mix, producer, topics["requests"], seen, app,
                                 watcher, sum(starts.values()))
@@ -127,6 +135,8 @@ async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
                                  f"{window.sent:,} still in flight")
                         await asyncio.sleep(0.1)
                     window.cpu = cpu_cores(cpu0, cpu_snapshot(pids), time.monotonic() - t0)
+                    if before:
+                        window.stages = batch_stages(before, scrape_all(ports))
                     kinds.update(await read_arrivals(watcher, starts, window))
                     P.done(window_line(window, app))
         finally:
@@ -144,7 +154,7 @@ async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
                  "not_decided_within_30s": len(window.pending),
                  "latency_ms": percentiles(window.latencies),
                  "harness_produce_ack_ms": percentiles(sorted(window.produce)),
-                 "cpu_cores": window.cpu}
+                 "cpu_cores": window.cpu, **window.stages}
         if window.rate == cfg.rate:
             result.update(entry)
         else:
@@ -157,6 +167,34 @@ async def phase_latency(run: Run, app: str = "gatekeeper") -> dict[str, Any]:
         result["worker_batch_seconds_mean"] = round(
             metrics["gatekeeper_decision_seconds_sum"] / batches, 4)
     return result
+
+
+def batch_stages(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """The worker's batches during a window (warm-up included): how many, their mean size
+    and time, and with GATEKEEPER_STAGE_TIMES=1 the mean time of each stage
+    (gatekeeper/stream/stages.py), all from the deltas of its metrics."""
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    batches = delta("gatekeeper_batch_size_count")
+    if batches <= 0:
+        return {}
+    out: dict[str, Any] = {
+        "window_batches": int(batches),
+        "window_mean_batch_size": round(delta("gatekeeper_batch_size_sum") / batches, 1),
+        "window_batch_ms_mean": round(delta("gatekeeper_decision_seconds_sum") / batches * 1000, 2)}
+    prefix = 'gatekeeper_batch_stage_seconds_count{stage="'
+    stages = {}
+    for name in after:
+        if name.startswith(prefix):
+            stage = name[len(prefix):-2]
+            count = delta(name)
+            total = delta(f'gatekeeper_batch_stage_seconds_sum{{stage="{stage}"}}')
+            if count > 0:
+                stages[stage] = round(total / count * 1000, 2)
+    if stages:
+        out["stage_ms_mean"] = stages
+    return out
 
 
 async def read_arrivals(watcher: OffsetWatcher, starts: dict[Any, int], window: Window

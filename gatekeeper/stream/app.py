@@ -35,6 +35,7 @@ from gatekeeper.gate import Gate
 from gatekeeper.kafka_security import faust_options
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
+from gatekeeper.stream import stages
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.hotloop import RequestLoop
 from gatekeeper.stream.process import (
@@ -102,6 +103,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
     catchup = EventsCatchUp(settings.broker, settings.topics["events"],
                             control_group(settings), partial(_apply_events, gate, bounds=bounds))
     app.gatekeeper_gate = gate  # type: ignore[attr-defined]
+    if stages.enabled():  # a debug aid: each batch's store calls, timed (stream/stages.py)
+        store.run = stages.timed("redis", store.run)  # type: ignore[method-assign]
     app.gatekeeper_keeper = keeper  # type: ignore[attr-defined]
 
     async def produce(outputs: Sequence[Outgoing]) -> None:
@@ -126,7 +129,7 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
             topics=settings.topics, decide=decide, keeper=keeper, failures=runner.failures,
             batch_size=settings.batch_size, within=settings.batch_within, finished=_finished,
-            beacon=app.beacon)
+            on_read=catchup.ask, read_ahead=settings.read_ahead, beacon=app.beacon)
         app.service(loop)  # type: ignore[arg-type] # an instance is started as is
         releaser = Releaser(gate, schedule, loop.runner, loop.partitions,
                             signing_key=signing_key, rate=settings.defer_release_rate,
@@ -184,13 +187,18 @@ async def _decide_now(gate: Gate, catchup: EventsCatchUp, batch: Sequence[Incomi
                       deferral: Schedule | None = None) -> list[Outgoing]:
     """Decide a batch at the wall-clock time of this attempt (a retry takes a new time),
     after applying every event the broker acknowledged before it (the events topic's end
-    offsets are asked for at once, and awaited once the batch is parsed and checked)."""
-    ends = asyncio.ensure_future(catchup.end_offsets())
+    offsets, asked for when the batch was read or else now, are awaited once the batch is
+    parsed and checked)."""
+    ends = catchup.asked(batch)
+
+    async def catch_up() -> int:
+        with stages.stage("catch-up"):
+            return await catchup.catch_up(datetime.now(UTC), ends)
+
     try:
         return await process_requests(
             gate, batch, datetime.now(UTC), signing_key, bounds, rejected,
-            before_decide=lambda: catchup.catch_up(datetime.now(UTC), ends),
-            deferral=deferral)
+            before_decide=catch_up, deferral=deferral)
     finally:
         if not ends.done():
             ends.cancel()

@@ -7,6 +7,11 @@ batch the worker asks for the end offsets of the events topic and reads, with a 
 its own (no group), every event between what it has applied and those ends, applying them as
 the events agent does (applying an event twice changes nothing). The events agent still reads
 the same events, and dead-letters the invalid ones.
+
+The end offsets may be asked for as soon as a batch is read (``ask``, which the hot loop
+calls while the batch before is still decided), and taken when that batch is decided
+(``asked``): each batch takes the answer asked for when it was read (any answer asked for
+after a batch was read would do; an earlier one would not).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
+from gatekeeper.stream import stages
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.topics import partitions_of
 
@@ -39,6 +45,7 @@ class EventsCatchUp:
         self.applied = 0
         self._starting = asyncio.Lock()  # the request loop and the deferral release loop
         self._reading = asyncio.Lock()  # share this reader
+        self._asked: dict[tuple[str, int, int], asyncio.Future[dict[TopicPartition, int]]] = {}
 
     async def _start(self) -> AIOKafkaConsumer:
         # A broker answers one connection's requests in order: while a fetch long-polls
@@ -86,6 +93,29 @@ class EventsCatchUp:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(self._partitions)
         return ends
 
+    def ask(self, batch: Sequence[Incoming]) -> None:
+        """Ask for the end offsets now: ``batch`` was just read (``asked`` hands them over)."""
+        key = _first(batch)
+        self._asked.pop(key, None)  # (read again: the newer answer, in reading order)
+        self._asked[key] = ends = asyncio.ensure_future(
+            stages.timed("ends asked", self.end_offsets)())
+        ends.add_done_callback(_retrieve)
+
+    def asked(self, batch: Sequence[Incoming]) -> asyncio.Future[dict[TopicPartition, int]]:
+        """The end offsets asked for when ``batch`` was read, once (asked now when there are
+        none: a retry, or nobody asked). Those of batches read before it, not taken (held
+        and given up in a rebalance), are dropped."""
+        ends = None
+        if batch and _first(batch) in self._asked:
+            key = _first(batch)
+            while ends is None:
+                first, future = next(iter(self._asked.items()))
+                del self._asked[first]
+                ends = future if first == key else None
+        if ends is None or ends.cancelled() or (ends.done() and ends.exception() is not None):
+            ends = asyncio.ensure_future(stages.timed("ends asked", self.end_offsets)())
+        return ends
+
     async def catch_up(self, now: datetime,
                        ends_asked: Awaitable[dict[TopicPartition, int]] | None = None) -> int:
         """Apply every event below the end offsets (``ends_asked``: asked for once the
@@ -130,3 +160,13 @@ class EventsCatchUp:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+
+
+def _retrieve(future: asyncio.Future[dict[TopicPartition, int]]) -> None:
+    """(A failed ask is asked again by ``asked``; its error is not worth a warning.)"""
+    if not future.cancelled():
+        future.exception()
+
+
+def _first(batch: Sequence[Incoming]) -> tuple[str, int, int]:
+    return batch[0].topic, batch[0].partition, batch[0].offset

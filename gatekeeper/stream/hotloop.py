@@ -1,10 +1,19 @@
 """The request topic's hot loop: aiokafka directly, inside the faust app (a ``mode.Service``
 the app starts and stops), instead of faust's per-event stream machinery.
 
-    getmany ──► decide (Runner.until_done: held while Redis fails or is rebuilt)
-            ──► send every output (no wait) ──► next batch ...
+    getmany ──► on_read (the worker asks the events' end offsets) ──► next getmany ...
+       └─► (its turn: the batch before decided and sent) decide (Runner.until_done: held
+           while Redis fails or is rebuilt) ──► send every output (no wait)
                       └─► acknowledgements ──► commit, in batch order (one at a time; the
                                                batches delivered meanwhile share the next)
+
+* Read-ahead (``read_ahead=1``, ``GATEKEEPER_READ_AHEAD``; off by default): while a batch
+  is decided and sent, the loop reads the next one and calls ``on_read`` at once, so the
+  round trip the worker starts there (the events topic's end offsets,
+  ``stream/catchup.py``) overlaps the batch before's Redis call and produce instead of
+  following them. Batches are still decided one after the other, in the order read, each
+  after the batch before was decided and handed to the producer. Off, a batch is read once
+  the one before was handed to the producer (see benchmarks/README.md for why it is off).
 
 * Offsets are committed only after every output of the batch, and of every batch before it,
   was acknowledged by Kafka (``stream/ledger.py`` keeps the order and the epochs). At most
@@ -49,7 +58,7 @@ from mode import Service
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
-from gatekeeper.stream import collector
+from gatekeeper.stream import collector, stages
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Failures, Runner
@@ -73,6 +82,7 @@ class Batch:
     outputs: list[Outgoing] = field(default_factory=list)
     abandoned: bool = False
     delivered: bool = False  # its outputs and every earlier batch's acknowledged (committable)
+    timeline: stages.Timeline | None = None  # with GATEKEEPER_STAGE_TIMES=1 (stages.py)
 
 
 class RequestLoop(Service):
@@ -81,7 +91,9 @@ class RequestLoop(Service):
 
     def __init__(self, *, broker: str, group: str, topic: str, topics: dict[str, str],
                  decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
-                 within: float, finished: Finished | None = None, **kwargs: Any):
+                 within: float, finished: Finished | None = None,
+                 on_read: Callable[[Sequence[Incoming]], object] | None = None,
+                 read_ahead: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         self.broker = broker
         self.group = group
@@ -92,10 +104,13 @@ class RequestLoop(Service):
         self.batch_size = batch_size
         self.within_ms = max(1, int(within * 1000))
         self.finished = finished
+        self.on_read = on_read  # called as each batch is read, before it waits for its turn
+        self.read_ahead = read_ahead  # batches read while one is decided (0 or 1)
         self.ledger = Ledger()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.in_flight: deque[asyncio.Task[None]] = deque()
+        self.deciding: deque[asyncio.Task[None]] = deque()  # read, not yet sent (in order)
         self.partitioner = KeyPartitioner()
         self._known_partitions: dict[str, tuple[float, list[int]]] = {}
         self._idle = asyncio.Event()
@@ -106,6 +121,7 @@ class RequestLoop(Service):
         self._last: tuple[asyncio.Task[None], Batch] | None = None  # the newest in flight
         self._to_commit: Read | None = None  # delivered (in order), not committed yet
         self._committer: asyncio.Task[None] | None = None
+        self.timed = stages.enabled()
 
     # ------------------------------------------------------------------ lifecycle
     async def on_start(self) -> None:
@@ -143,37 +159,69 @@ class RequestLoop(Service):
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
         assert self.consumer is not None
-        while not self._leaving.is_set():
-            try:
-                fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
-                                                      max_records=self.batch_size)
-            except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can itself)
-                self.runner.failures.unexpected("reading requests", exc)
-                await asyncio.sleep(1.0)
-                continue
-            if not fetched or self._revoking:
-                continue  # (read during a revocation: read again from the last commit)
-            self._idle.clear()
-            try:
-                await self._one(fetched)
-            finally:
-                self._idle.set()
+        try:
+            while not self._leaving.is_set():
+                while len(self.deciding) > self.read_ahead:  # (a batch held holds the reading)
+                    await asyncio.wait([self.deciding[0]])
+                try:
+                    fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
+                                                          max_records=self.batch_size)
+                except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can)
+                    self.runner.failures.unexpected("reading requests", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if not fetched or self._revoking or self._leaving.is_set():
+                    continue  # (read during a revocation: read again from the last commit)
+                self._read(fetched)
+            while self.deciding:  # stopping: the batches read are decided and sent first
+                await asyncio.wait(list(self.deciding))
+        except asyncio.CancelledError:  # (stopped while held: nothing of them is committed)
+            for task in self.deciding:
+                task.cancel()
+            raise
 
-    async def _one(self, fetched: dict[Any, list[Any]]) -> None:
+    def _read(self, fetched: dict[Any, list[Any]]) -> None:
+        """Start deciding a batch just read: in order, after the batches read before it."""
         records = [Incoming(r.key, r.value, r.topic, r.partition, r.offset)
                    for items in fetched.values() for r in items]
-        batch = Batch(records, self.ledger.read(fetched), time.perf_counter())
-        batch.outputs = await self.runner.until_done(lambda: self._decide(batch), "requests")
+        batch = Batch(records, self.ledger.read(fetched), time.perf_counter(),
+                      timeline=stages.begin(self.timed))
+        if self.on_read is not None:
+            try:
+                self.on_read(records)
+            except Exception as exc:  # noqa: BLE001 - a hint: deciding asks again itself
+                self.runner.failures.unexpected("starting a batch", exc)
+        before = self.deciding[-1] if self.deciding else None
+        task = asyncio.create_task(self._one(batch, before))
+        self.deciding.append(task)
+        self._idle.clear()
+        task.add_done_callback(self._decided)
+        task.add_done_callback(_report)
+
+    def _decided(self, task: asyncio.Task[None]) -> None:
+        self.deciding.remove(task)
+        if not self.deciding:
+            self._idle.set()
+
+    async def _one(self, batch: Batch, before: asyncio.Task[None] | None) -> None:
+        if before is not None and not before.done():  # its turn: the one before is sent
+            with stages.stage("turn"):
+                await asyncio.wait([before])
+        with stages.stage("deciding"):
+            batch.outputs = await self.runner.until_done(lambda: self._decide(batch),
+                                                         "requests")
         if batch.abandoned:
             return
-        while True:
-            while self.in_flight and self.in_flight[0].done():
-                self.in_flight.popleft()
-            if len(self.in_flight) < IN_FLIGHT:
-                break
-            await asyncio.wait([self.in_flight[0]])
+        with stages.stage("wait slot"):
+            while True:
+                while self.in_flight and self.in_flight[0].done():
+                    self.in_flight.popleft()
+                if len(self.in_flight) < IN_FLIGHT:
+                    break
+                await asyncio.wait([self.in_flight[0]])
         try:
-            futures: list[asyncio.Future[Any]] | None = await self._send(batch.outputs)
+            with stages.stage("send"):
+                futures: list[asyncio.Future[Any]] | None = await self._send(batch.outputs)
         except Exception as exc:  # noqa: BLE001 - not handed over (a full buffer...)
             self.runner.failures.broker_unavailable(exc, 0.0)
             futures = None  # _finish delivers them again, and holds the loop meanwhile
@@ -237,22 +285,26 @@ class RequestLoop(Service):
     async def _finish(self, batch: Batch, futures: list[asyncio.Future[Any]] | None,
                       previous: tuple[asyncio.Task[None], Batch] | None) -> None:
         try:
-            if futures is None:
-                raise KafkaError("the outputs were not handed to the producer")
-            await asyncio.gather(*futures)
+            with stages.stage("acks"):
+                if futures is None:
+                    raise KafkaError("the outputs were not handed to the producer")
+                await asyncio.gather(*futures)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any produce failure: send the lot again
             self.runner.failures.broker_unavailable(exc, 0.0)
             await self.runner.deliver(batch.outputs)
         if previous is not None:  # commit in batch order, and only behind delivered ones
-            with contextlib.suppress(Exception):
+            with stages.stage("in order"), contextlib.suppress(Exception):
                 await asyncio.shield(previous[0])
             if not previous[1].delivered:
                 return  # (stopped half-way: the next owner reads both again; this one stays
                 #          undelivered too, so no later batch commits past the gap)
         batch.delivered = True
         self._deliverable(batch.read)
+        if batch.timeline is not None:
+            batch.timeline.add("total", time.perf_counter() - batch.started)
+            batch.timeline.observe()
         if self.finished is not None:
             try:
                 self.finished(batch.records, batch.outputs, time.perf_counter() - batch.started)
@@ -281,8 +333,11 @@ class RequestLoop(Service):
         offsets = self.ledger.committable(read)
         if not offsets:
             return
+        started = time.perf_counter()
         try:
             await self.consumer.commit(offsets)
+            if self.timed:
+                stages.observe("commit", time.perf_counter() - started)
         except (CommitFailedError, IllegalStateError) as exc:
             log.info("offsets not committed (the partitions were revoked meanwhile; the "
                      "next owner replays them): %s", exc)

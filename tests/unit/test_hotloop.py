@@ -469,3 +469,110 @@ def test_a_batchs_metrics_count_every_output_under_its_labels() -> None:
              value("gatekeeper_decisions_total", decision="blocked", rule="t/a", channel="call"),
              value("gatekeeper_invalid_total", source="requests"))
     assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 1, 1, 1]
+
+
+def test_stage_times_are_off_unless_asked_for_and_then_time_every_stage_of_a_batch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from prometheus_client import REGISTRY
+
+    from gatekeeper.stream import stages
+
+    def count(stage: str) -> float:
+        return REGISTRY.get_sample_value("gatekeeper_batch_stage_seconds_count",
+                                         {"stage": stage}) or 0.0
+
+    async def run(on: bool) -> RequestLoop:
+        monkeypatch.setenv(stages.ENV, "1" if on else "0")
+        consumer = Consumer([fetched(P0, 0, 1), fetched(P1, 5)])
+        producer = Producer(consumer.log)
+        decide = one_output_each(consumer.log)
+
+        async def timed_decide(batch: Sequence[Incoming]) -> list[Outgoing]:
+            with stages.stage("redis"):  # as the worker's store calls are, in a batch
+                return await decide(batch)
+
+        loop = make_loop(consumer, producer, timed_decide)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return loop
+
+    names = ("deciding", "redis", "wait slot", "send", "acks", "in order", "total", "commit")
+    before = {name: count(name) for name in names}
+    assert not asyncio.run(run(on=False)).timed
+    assert {name: count(name) for name in names} == before  # off: nothing observed
+    assert asyncio.run(run(on=True)).timed
+    added = {name: count(name) - before[name] for name in names}
+    assert added == {"deciding": 2, "redis": 2, "wait slot": 2, "send": 2, "acks": 2,
+                     "in order": 1, "total": 2, "commit": 2}  # (the first has none before it)
+
+
+@pytest.mark.parametrize("read_ahead", [0, 1])
+def test_with_read_ahead_the_next_batch_is_read_while_one_is_decided_and_decided_after_it(
+        read_ahead: int) -> None:
+    async def run() -> list[str]:
+        consumer = Consumer([fetched(P0, 0), fetched(P1, 5), fetched(P0, 1)])
+        producer = Producer(consumer.log)
+        release = asyncio.Event()
+        decide = one_output_each(consumer.log)
+
+        async def held_first(batch: Sequence[Incoming]) -> list[Outgoing]:
+            outputs = await decide(batch)
+            if batch[0].offset == 0:
+                await release.wait()
+            return outputs
+
+        loop = make_loop(consumer, producer, held_first)
+        loop.on_read = lambda records: consumer.log.append("read")
+        loop.read_ahead = read_ahead
+        task = asyncio.create_task(loop._run())
+        await until(lambda: "decide 0@0" in consumer.log)
+        await asyncio.sleep(0.05)
+        if read_ahead:
+            assert consumer.log == ["read", "decide 0@0", "read"]  # one read ahead, no more
+        else:
+            assert consumer.log == ["read", "decide 0@0"]  # read once the first is sent
+        release.set()
+        await until(lambda: len(producer.sent) == 3)
+        await until(lambda: {tp: o for c in consumer.commits for tp, o in c.items()}
+                    == {P0: 2, P1: 6})
+        await stop(loop, task)
+        return consumer.log
+
+    log = asyncio.run(run())
+    assert log.count("read") == 3  # in order, each decided after the one before was sent:
+    assert [e for e in log if e.startswith(("decide", "send"))] == [
+        "decide 0@0", "send 0@0", "decide 1@5", "send 1@5", "decide 0@1", "send 0@1"]
+
+
+def test_each_batch_takes_the_end_offsets_asked_when_it_was_read_and_never_older_ones(
+        ) -> None:
+    from gatekeeper.stream.catchup import EventsCatchUp
+
+    def batch(offset: int) -> list[Incoming]:
+        return [Incoming(b"d", b"{}", "req", 0, offset)]
+
+    async def run() -> list[int]:
+        catchup = EventsCatchUp("kafka://127.0.0.1:1", "events", "g", apply=None)  # type: ignore[arg-type]
+        asks: list[int] = []
+
+        async def end_offsets() -> dict[TopicPartition, int]:
+            asks.append(len(asks) + 1)
+            if len(asks) == 5:
+                raise ConnectionError("broker gone")
+            return {P0: len(asks)}
+
+        catchup.end_offsets = end_offsets  # type: ignore[method-assign]
+        catchup.ask(batch(1))  # answer 1
+        catchup.ask(batch(2))  # answer 2
+        catchup.ask(batch(3))  # answer 3
+        taken = [(await catchup.asked(batch(2)))[P0],  # its own (the first batch's dropped)
+                 (await catchup.asked(batch(1)))[P0],  # dropped: asked now (4)
+                 (await catchup.asked(batch(3)))[P0]]  # its own
+        catchup.ask(batch(4))  # answer 5 fails
+        await asyncio.sleep(0.01)
+        taken.append((await catchup.asked(batch(4)))[P0])  # asked again (6)
+        taken.append((await catchup.asked(batch(4)))[P0])  # taken once: a retry asks (7)
+        return taken
+
+    assert asyncio.run(run()) == [2, 4, 3, 6, 7]

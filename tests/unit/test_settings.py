@@ -50,3 +50,11 @@ def test_deferral_settings_below_their_least_name_the_variable(variable: str, va
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({variable: value})
     assert str(caught.value) == f"{variable}: expected at least {least}, found '{value}'"
+
+
+def test_read_ahead_is_off_by_default_and_takes_0_or_1_only() -> None:
+    assert Settings.from_env({}).read_ahead == 0
+    assert Settings.from_env({"GATEKEEPER_READ_AHEAD": "1"}).read_ahead == 1
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"GATEKEEPER_READ_AHEAD": "2"})
+    assert str(caught.value) == "GATEKEEPER_READ_AHEAD: expected 0 (off) or 1, found '2'"
