@@ -16,10 +16,12 @@ import contextlib
 import gc
 import itertools
 import multiprocessing
+import pickle
 import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from gatekeeper.console.index.rows import (
     ActionRow,
@@ -37,27 +39,39 @@ DECISION_ID = re.compile(rb'"decision_id":\s*"([^"]+)"')
 
 Item = tuple[str, str, int, int, int, bytes | None]  # kind, topic, partition, offset, time, value
 # a decision: ts, rid, request_id, debtor_id, decision_id, blocked, via, actor, channel,
-# region (None: the debtor's profile may know it), packs text, source, body, hour, tags
-# ("r:<rule>", "p:<pack>"), distinct rules
+# region (None: the debtor's profile may know it), packs text, source, the message's place in
+# the batch (its value is the row's body), hour, tags ("r:<rule>", "p:<pack>"), distinct rules
 DecisionTuple = tuple[int, int, str, str, str, int, str, str | None, str, str | None,
-                      str | None, int, bytes, int, list[str], list[str]]
+                      str | None, int, int, int, list[str], list[str]]
 
 
 @dataclass(slots=True)
 class Parsed:
-    """A parsed batch: rows as the writer inserts them, and what the parse counted."""
+    """A parsed batch: rows as the writer inserts them (each one's last field the place of
+    its message in the batch: the values, the rows' bodies, do not travel back from the
+    parsing process), and what the parse counted."""
 
     messages: int = 0
     decisions: list[DecisionTuple] = field(default_factory=list)
-    events: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    events: list[tuple[int, str, str, int]] = field(default_factory=list)
     profiles: list[tuple[str, str | None, str | None, int]] = field(default_factory=list)
-    outcomes: list[tuple[int, str, str, str, bytes]] = field(default_factory=list)
-    actions: list[tuple[int, int, int, str, str, str, str, str, bytes]] = \
+    outcomes: list[tuple[int, str, str, str, int]] = field(default_factory=list)
+    actions: list[tuple[int, int, int, str, str, str, str, str, int]] = \
         field(default_factory=list)
     by_kind: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0  # review copies skipped
     unreadable: int = 0
     ends: dict[tuple[str, int], int] = field(default_factory=dict)  # next offset to read
+    values: list[bytes] = field(default_factory=list)  # the messages' values (not pickled)
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.messages, self.decisions, self.events, self.profiles, self.outcomes,
+                self.actions, self.by_kind, self.duplicates, self.unreadable, self.ends)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self.messages, self.decisions, self.events, self.profiles, self.outcomes,
+         self.actions, self.by_kind, self.duplicates, self.unreadable, self.ends) = state
+        self.values = []
 
 
 class ParseState:
@@ -129,43 +143,45 @@ def parse(items: list[Item], state: ParseState) -> Parsed:
     by_kind = parsed.by_kind
     ends = parsed.ends
     reviews = []
-    for item in items:
+    parsed.values = [item[5] or b"" for item in items]
+    for place, item in enumerate(items):
         kind = item[0]
         by_kind[kind] = by_kind.get(kind, 0) + 1
-        place = (item[1], item[2])
-        if ends.get(place, -1) <= item[3]:
-            ends[place] = item[3] + 1
+        partition = (item[1], item[2])
+        if ends.get(partition, -1) <= item[3]:
+            ends[partition] = item[3] + 1
         if kind == "review":
-            reviews.append(item)
+            reviews.append(place)
         else:
-            _add(parsed, item, state)
-    for item in reviews:
+            _add(parsed, item, place, state)
+    for place in reviews:
+        item = items[place]
         if state.recent_copy(item[5]):
             parsed.duplicates += 1
         else:
-            _add(parsed, item, state)
+            _add(parsed, item, place, state)
     return parsed
 
 
-def _add(parsed: Parsed, item: Item, state: ParseState) -> None:
+def _add(parsed: Parsed, item: Item, place: int, state: ParseState) -> None:
     kind, topic, partition, offset, timestamp, value = item
     row = to_row(Message(kind, topic, partition, offset, timestamp, None, value))
     if row is None:
         parsed.unreadable += 1
     elif isinstance(row, DecisionRow):
-        _decision(parsed, row, state)
+        _decision(parsed, row, place, state)
     elif isinstance(row, EventRow):
-        parsed.events.append((row.ts, row.debtor_id, row.type, row.body))
+        parsed.events.append((row.ts, row.debtor_id, row.type, place))
         if row.type == "profile" and (row.region or row.timezone):
             parsed.profiles.append((row.debtor_id, row.region, row.timezone, row.ts))
     elif isinstance(row, OutcomeRow):
-        parsed.outcomes.append((row.ts, row.debtor_id, row.request_id, row.outcome, row.body))
+        parsed.outcomes.append((row.ts, row.debtor_id, row.request_id, row.outcome, place))
     elif isinstance(row, ActionRow):
         parsed.actions.append((row.seq, row.ts, request_hash(row.request_id), row.request_id,
-                               row.debtor_id, row.action, row.actor, row.reason, row.body))
+                               row.debtor_id, row.action, row.actor, row.reason, place))
 
 
-def _decision(parsed: Parsed, row: DecisionRow, state: ParseState) -> None:
+def _decision(parsed: Parsed, row: DecisionRow, place: int, state: ParseState) -> None:
     if row.source == 1:
         state.remember(row.decision_id)
     packs: str | None = None
@@ -177,7 +193,7 @@ def _decision(parsed: Parsed, row: DecisionRow, state: ParseState) -> None:
     parsed.decisions.append((
         row.ts, row.rid, row.request_id, row.debtor_id, row.decision_id,
         1 if row.decision == "blocked" else 0, word(row.via) or "", word(row.actor),
-        word(row.channel) or "", word(row.region), packs, row.source, row.body,
+        word(row.channel) or "", word(row.region), packs, row.source, place,
         row.ts - row.ts % HOUR, tags, rules))
 
 
@@ -190,10 +206,18 @@ def _start() -> None:
     _STATE = ParseState()
 
 
-def _parse_here(items: list[Item]) -> Parsed:
+def _parse_here(items: list[Item]) -> bytes:
     assert _STATE is not None
     with collector_paused():
-        return parse(items, _STATE)
+        return pickle.dumps(parse(items, _STATE), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def loads(parsed: bytes, messages: list[Message]) -> Parsed:
+    """A batch parsed by ``Parser``, with its messages' values (call with the collector
+    paused: it makes a few hundred thousand objects)."""
+    found: Parsed = pickle.loads(parsed)
+    found.values = [m.value or b"" for m in messages]
+    return found
 
 
 class Parser:
@@ -209,7 +233,8 @@ class Parser:
         return ProcessPoolExecutor(max_workers=1, initializer=_start,
                                    mp_context=multiprocessing.get_context("spawn"))
 
-    def submit(self, messages: list[Message]) -> Future[Parsed]:
+    def submit(self, messages: list[Message]) -> Future[bytes]:
+        """The batch parsed and pickled (``loads`` reads it)."""
         return self._pool.submit(_parse_here, items_of(messages))
 
     def restart(self) -> None:

@@ -13,7 +13,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from gatekeeper.console.index import DecisionIndex, IngestStats
-from gatekeeper.console.index.parsing import Parser
+from gatekeeper.console.index.parsing import Parser, collector_paused, loads
 from gatekeeper.console.index.rows import Message
 
 
@@ -37,7 +37,7 @@ class Pipeline:
             raise
         written = await self.drain()
         self._writing = asyncio.get_running_loop().run_in_executor(
-            self.writer, self.index.write, parsed)
+            self.writer, _write, self.index, parsed, messages)
         return written
 
     async def drain(self) -> IngestStats | None:
@@ -67,3 +67,9 @@ class Pipeline:
 
     def close(self) -> None:
         self.parser.close()
+
+
+def _write(index: DecisionIndex, parsed: bytes, messages: list[Message]) -> IngestStats:
+    """In the writer thread: the parsed batch read back (with the collector paused), written."""
+    with collector_paused():
+        return index.write(loads(parsed, messages))

@@ -58,15 +58,17 @@ class Writer:
             self._events(db, parsed)
             stats.events = len(parsed.events)
         if parsed.decisions:
-            self._decisions(db, parsed.decisions, stats)
+            self._decisions(db, parsed.decisions, parsed.values, stats)
         if parsed.outcomes:
+            values = parsed.values
             db.executemany("INSERT INTO outcomes (ts, debtor_id, request_id, outcome, body) "
-                           "VALUES (?, ?, ?, ?, ?)", parsed.outcomes)
+                           "VALUES (?, ?, ?, ?, ?)", [(*o[:4], values[o[4]])
+                                                      for o in parsed.outcomes])
             stats.outcomes = len(parsed.outcomes)
         if parsed.actions:
             before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO actions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           parsed.actions)
+                           [(*a[:8], parsed.values[a[8]]) for a in parsed.actions])
             stats.actions = db.total_changes - before
 
     def _region_cache(self, db: sqlite3.Connection) -> dict[str, str | None]:
@@ -75,8 +77,9 @@ class Writer:
         return self._regions
 
     def _events(self, db: sqlite3.Connection, parsed: Parsed) -> None:
+        values = parsed.values
         db.executemany("INSERT INTO events (ts, debtor_id, type, body) VALUES (?, ?, ?, ?)",
-                       parsed.events)
+                       [(*e[:3], values[e[3]]) for e in parsed.events])
         if not parsed.profiles:
             return
         db.executemany(
@@ -89,7 +92,8 @@ class Writer:
             if region:
                 cache[debtor_id] = region
 
-    def _decisions(self, db: sqlite3.Connection, rows: list[Any], stats: IngestStats) -> None:
+    def _decisions(self, db: sqlite3.Connection, rows: list[Any], values: list[bytes],
+                   stats: IngestStats) -> None:
         known = self._known(db, {r[1] for r in rows})
         regions = self._region_cache(db)
         totals: dict[int, list[int]] = {}
@@ -100,13 +104,13 @@ class Writer:
         upgrades = []
         next_id = (db.execute("SELECT max(id) FROM decisions").fetchone()[0] or 0) + 1
         for (ts, rid, request_id, debtor_id, decision_id, blocked, via, actor, channel, region,
-             packs, source, body, hour, row_tags, rules) in rows:
+             packs, source, place, hour, row_tags, rules) in rows:
             key = (rid, decision_id)
             seen = known.get(key)
             if seen is not None:
                 stats.duplicates += 1
                 if seen[1] == FROM_REVIEW and source == FROM_DECISIONS:
-                    upgrades.append((via, actor, FROM_DECISIONS, body, seen[0]))
+                    upgrades.append((via, actor, FROM_DECISIONS, values[place], seen[0]))
                     known[key] = (seen[0], FROM_DECISIONS)
                 continue
             ident = next_id
@@ -119,7 +123,7 @@ class Writer:
             for rule in rules:
                 hourly_rules[(hour, rule)] = hourly_rules.get((hour, rule), 0) + 1
             inserts.append((ident, ts, rid, request_id, debtor_id, decision_id, blocked, via,
-                            actor, channel, region, packs, source, body))
+                            actor, channel, region, packs, source, values[place]))
             counts = totals.get(hour)
             if counts is None:
                 counts = totals[hour] = [0, 0]
@@ -138,8 +142,8 @@ class Writer:
                        [(hour, t, b) for hour, (t, b) in totals.items()])
         db.executemany("INSERT INTO hourly_dims VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                        "SET n = n + excluded.n", [(*k, n) for k, n in dims.items()])
-        values = {dim for _, dim in dims} | {tag for tag, _, _ in tags}
-        db.executemany("INSERT OR IGNORE INTO dims VALUES (?)", [(d,) for d in values])
+        found = {dim for _, dim in dims} | {tag for tag, _, _ in tags}
+        db.executemany("INSERT OR IGNORE INTO dims VALUES (?)", [(d,) for d in found])
         db.executemany("INSERT INTO hourly_rules VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                        "SET n = n + excluded.n", [(*k, n) for k, n in hourly_rules.items()])
         stats.decisions += len(inserts)
