@@ -3,16 +3,20 @@
 
 Runs alone (no Kafka, no Redis): synthetic record traffic (``gatekeeper.console.index.sample``:
 every decision on contact.decisions, blocks also on contact.review, events and outcomes
-mixed in) over ``--days`` days is written into a fresh index in batches, as the console's
-consumer writes it; then each console query runs ``--repeat`` times with varied arguments.
-Prints a table against the targets (ingest >= 20,000 decisions/s; p95 <= 200 ms per query)
-and writes ``benchmarks/results/console_index.json``.
+mixed in) over ``--days`` days is generated into files (in parallel, one process per core,
+alongside the ingest; kept under ``--cache`` by its parameters and reused by the next run),
+then written into a fresh index in batches through the console consumer's ``Pipeline`` (each
+batch parsed in a process of its own while the previous one is written); then each console
+query runs ``--repeat`` times with varied arguments. Prints a table against the targets
+(ingest >= 20,000 decisions/s; p95 <= 200 ms per query) and writes
+``benchmarks/results/console_index.json``.
 
     .venv/bin/python benchmarks/console_index.py --decisions 1000000
     .venv/bin/python benchmarks/console_index.py --decisions 10000000 --path /tmp/idx.sqlite
 
-Ingest is timed without the generation of the messages (timed apart), in wall-clock time
-and in CPU time of the process (the machine may be shared: CPU time shows the cost).
+Ingest is timed without the reading of the traffic files (and any wait for a part being
+generated: timed apart), in wall-clock time and in CPU time of the writing process and of
+the parsing one (the machine may be shared: CPU time shows the cost).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,79 +64,94 @@ P95_TARGET_MS = 200.0
 CHUNK = 250_000  # decisions per part of the generated traffic (one file each)
 
 
-def traffic_files(args: argparse.Namespace, end: int) -> tuple[Path, int]:
-    """The synthetic traffic as files of pickled batches, generated in parallel (one process
-    per core) or found in ``--cache`` from an earlier run with the same parameters; returns
-    the folder and the end of its time range (the queries' "now")."""
-    source = (Path(__file__).resolve().parents[1] / "gatekeeper/console/index/sample.py")
-    version = hashlib.blake2b(source.read_bytes(), digest_size=4).hexdigest()
-    key = f"{args.decisions}-{args.debtors}-{args.days}-{args.seed}-{version}"
-    folder = Path(args.cache) / key
-    meta = folder / "meta.json"
-    if meta.exists():
-        found = orjson.loads(meta.read_bytes())
-        print(f"traffic: reusing {folder} (generated {found['generate_seconds']} s then)",
-              flush=True)
-        return folder, int(found["end"])
-    folder.mkdir(parents=True, exist_ok=True)
-    t = time.perf_counter()
-    parts = [(folder / f"part-{n:05d}.pickle", first, end, args)
-             for n, first in enumerate(range(0, args.decisions, CHUNK))]
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        messages = sum(pool.map(generate_part, parts))
-    took = round(time.perf_counter() - t, 1)
-    meta.write_bytes(orjson.dumps({"end": end, "messages": messages, "parts": len(parts),
-                                   "generate_seconds": took}))
-    print(f"traffic: {messages:,} messages generated in {took} s into {folder}", flush=True)
-    return folder, end
+class Traffic:
+    """The synthetic traffic as files of pickled batches (one file per ``CHUNK`` decisions)
+    in a folder of ``--cache`` named by its parameters. The parts not there yet are generated
+    in parallel (one process per core) while the ingest reads those that are; a later run
+    with the same parameters finds them all."""
+
+    def __init__(self, args: argparse.Namespace, now: int):
+        self.args = args
+        source = Path(__file__).resolve().parents[1] / "gatekeeper/console/index/sample.py"
+        version = hashlib.blake2b(source.read_bytes(), digest_size=4).hexdigest()
+        key = f"{args.decisions}-{args.debtors}-{args.days}-{args.seed}-{version}"
+        self.folder = Path(args.cache) / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.parts = [self.folder / f"part-{n:05d}.pickle"
+                      for n in range((args.decisions + CHUNK - 1) // CHUNK)]
+        # the time range ends days after the first message (decision 0 is at its start)
+        self.end = self._first_time() + args.days * DAY if self.parts[0].exists() else now
+        missing = [(n, path) for n, path in enumerate(self.parts) if not path.exists()]
+        self.started = time.perf_counter()
+        self.pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if missing else None
+        self.jobs: dict[Path, Future[float]] = {}
+        self.generate_cpu = 0.0  # CPU seconds of the generating processes
+        for n, path in missing:
+            assert self.pool is not None
+            self.jobs[path] = self.pool.submit(generate_part, path, n * CHUNK, self.end, args)
+        print(f"traffic: {len(self.parts) - len(missing)} of {len(self.parts)} parts found in "
+              f"{self.folder}" + (f"; generating {len(missing)} in parallel with the ingest"
+                                  if missing else ""), flush=True)
+
+    def _first_time(self) -> int:
+        with self.parts[0].open("rb") as source:
+            return int(pickle.load(source)[0][2])
+
+    def batches(self, size: int) -> Iterator[list[Message]]:
+        """The messages in batches, the offsets numbered on (one partition a topic); waits
+        for a part being generated."""
+        topics = Topics()
+        offsets = {"decisions": 0, "review": 0, "events": 0, "outcomes": 0}
+        pending: list[Message] = []
+        for path in self.parts:
+            job = self.jobs.get(path)
+            if job is not None:
+                self.generate_cpu += job.result()
+            with path.open("rb") as source:
+                while True:
+                    try:
+                        rows = pickle.load(source)
+                    except EOFError:
+                        break
+                    for kind, key, when, value in rows:
+                        offset = offsets[kind]
+                        offsets[kind] = offset + 1
+                        pending.append(Message(kind, getattr(topics, kind), 0, offset, when,
+                                               key, value))
+                    while len(pending) >= size:
+                        yield pending[:size]
+                        del pending[:size]
+        if pending:
+            yield pending
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+            print(f"traffic: generated in {time.perf_counter() - self.started:.1f} s "
+                  "(alongside the ingest)", flush=True)
 
 
-def generate_part(job: tuple[Path, int, int, argparse.Namespace]) -> int:
-    """One part of the traffic into a file: batches of (kind, key, time, value) tuples."""
-    path, first, end, args = job
+def generate_part(path: Path, first: int, end: int, args: argparse.Namespace) -> float:
+    """One part of the traffic into a file: batches of (kind, key, time, value) tuples;
+    returns the CPU time it took."""
+    cpu = time.process_time()
     stream = traffic(args.decisions, debtors=args.debtors, start_ms=end - args.days * DAY,
                      end_ms=end, seed=args.seed, first=first, count=CHUNK)
-    written = 0
     with path.with_suffix(".tmp").open("wb") as out:
         while batch := [(m.kind, m.key, m.timestamp, m.value)
                         for m in itertools.islice(stream, 20_000)]:
             pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-            written += len(batch)
     path.with_suffix(".tmp").rename(path)
-    return written
+    return time.process_time() - cpu
 
 
-def read_traffic(folder: Path, batch: int) -> Iterator[list[Message]]:
-    """The traffic's messages in batches, the offsets numbered on (one partition a topic)."""
-    topics = Topics()
-    offsets = {"decisions": 0, "review": 0, "events": 0, "outcomes": 0}
-    pending: list[Message] = []
-    for path in sorted(folder.glob("part-*.pickle")):
-        with path.open("rb") as source:
-            while True:
-                try:
-                    rows = pickle.load(source)
-                except EOFError:
-                    break
-                for kind, key, when, value in rows:
-                    offset = offsets[kind]
-                    offsets[kind] = offset + 1
-                    pending.append(Message(kind, getattr(topics, kind), 0, offset, when, key,
-                                           value))
-                while len(pending) >= batch:
-                    yield pending[:batch]
-                    del pending[:batch]
-    if pending:
-        yield pending
-
-
-async def ingest(index: SqliteIndex, args: argparse.Namespace, folder: Path
+async def ingest(index: SqliteIndex, args: argparse.Namespace, source: Traffic
                  ) -> dict[str, Any]:
     """Every message into the index through the consumer's pipeline (parsed in a process of
-    its own while the index writes); the reading of the files is timed apart."""
+    its own while the index writes); the reading of the files (and any wait for a part
+    being generated) is timed apart."""
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer")
     pipeline = Pipeline(index, writer)
-    batches = read_traffic(folder, args.batch)
+    batches = source.batches(args.batch)
     read = 0.0
     decisions = messages = 0
     report = time.monotonic()
@@ -158,7 +177,9 @@ async def ingest(index: SqliteIndex, args: argparse.Namespace, folder: Path
     writer.submit(index.close).result()  # the writer thread's connection
     writer.shutdown()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    parser_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    # the children that ended meanwhile: the parser, and any generating processes
+    parser_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime) \
+        - source.generate_cpu
     wall = total - read
     return {"decisions": decisions, "messages": messages, "seconds": round(wall, 1),
             "seconds_with_reading": round(total, 1), "read_seconds": round(read, 1),
@@ -240,12 +261,13 @@ def main() -> int:
         path = Path(folder) / "index.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-    traffic_folder, end = traffic_files(args, int(time.time() * 1000))
+    source = Traffic(args, int(time.time() * 1000))
+    end = source.end
     index = SqliteIndex(path)
     print(f"ingesting {args.decisions:,} decisions ({args.debtors:,} debtors, {args.days} "
           f"days) into {path}", flush=True)
-    result: dict[str, Any] = {"ingest": asyncio.run(ingest(index, args, traffic_folder)),
-                              "traffic": str(traffic_folder)}
+    result: dict[str, Any] = {"ingest": asyncio.run(ingest(index, args, source)),
+                              "traffic": str(source.folder)}
     result["ingest"]["file_mib"] = round(sum(
         Path(f"{path}{suffix}").stat().st_size for suffix in ("", "-wal")
         if Path(f"{path}{suffix}").exists()) / 2**20)
