@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatekeeper.console.index.rows import (
+    FROM_DECISIONS,
     ActionRow,
     DecisionRow,
     EventRow,
@@ -182,7 +183,7 @@ def _add(parsed: Parsed, item: Item, place: int, state: ParseState) -> None:
 
 
 def _decision(parsed: Parsed, row: DecisionRow, place: int, state: ParseState) -> None:
-    if row.source == 1:
+    if row.source == FROM_DECISIONS:
         state.remember(row.decision_id)
     packs: str | None = None
     tags: list[str] = []
