@@ -1,7 +1,8 @@
 """The review console's decision index (issue 12): ingest rate and the console's query
 latencies, by ``benchmarks/console_index.py`` in a child process of its own (synthetic
 record traffic into a fresh SQLite index: no Kafka, no Redis; its CPU time is its own).
-Its size is ``--console-decisions`` (1,000,000 in a full run, 100,000 in a quick one)."""
+Its size is ``--console-decisions`` (1,000,000 in a full run, 100,000 in a quick one); the
+traffic is kept in ``results/logs/console_traffic/`` and reused by the next run of that size."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ async def phase_console(run: Run) -> dict[str, Any]:
         child = await asyncio.create_subprocess_exec(
             sys.executable, str(HERE / "console_index.py"), "--decisions", str(decisions),
             "--repeat", "20" if run.cfg.quick else "50", "--out", str(out),
+            "--cache", str(run.log_dir / "console_traffic"),
             stdout=log, stderr=asyncio.subprocess.STDOUT)
         code = await child.wait()
     if code != 0:

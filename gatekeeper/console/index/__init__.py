@@ -9,9 +9,12 @@ the same transaction as the rows, so a restart neither skips nor doubles a messa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatekeeper.console.index.rows import Message
+
+if TYPE_CHECKING:
+    from gatekeeper.console.index.parsing import Parsed
 
 __all__ = [
     "Cursor", "DecisionIndex", "DecisionView", "IngestStats", "Message", "Overview",
@@ -123,6 +126,8 @@ class DecisionIndex(Protocol):
     """What the console needs of an index; a server engine would implement the same."""
 
     def ingest(self, messages: list[Message]) -> IngestStats: ...
+
+    def write(self, parsed: Parsed) -> IngestStats: ...
 
     def offsets(self) -> dict[tuple[str, int], int]: ...
 

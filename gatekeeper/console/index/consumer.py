@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console.index import DecisionIndex, IngestStats
+from gatekeeper.console.index.pipeline import Pipeline
 from gatekeeper.console.index.rows import Message
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.topics import partitions_of
@@ -67,6 +68,14 @@ class IndexFeeder:
                 await asyncio.sleep(5)
 
     async def _consume(self) -> None:
+        pipeline = Pipeline(self.index, self._writer)
+        try:
+            await self._consume_into(pipeline)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
+
+    async def _consume_into(self, pipeline: Pipeline) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(self.broker), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     max_partition_fetch_bytes=4 * 1024 * 1024, **kafka_options())
@@ -86,14 +95,16 @@ class IndexFeeder:
                 if not self._assigned:
                     await asyncio.sleep(1.0)
                     continue
-                fetched = await consumer.getmany(timeout_ms=500, max_records=self.batch)
+                # parsed while the previous batch is written; a batch is counted once written
+                fetched = await consumer.getmany(timeout_ms=0 if pipeline.writing else 500,
+                                                 max_records=self.batch)
                 messages = [_message(self.kind_of[tp.topic], record)
                             for tp, records in fetched.items() for record in records]
-                if messages:
-                    stats = await self.ingest(messages)
+                stats = await (pipeline.put(messages) if messages else pipeline.drain())
+                if stats is not None:
                     self._add(stats)
                     self.last_error = None
-                if not self.caught_up and ends:
+                if not self.caught_up and ends and not pipeline.writing:
                     positions = {tp: await consumer.position(tp) for tp in ends}
                     self.caught_up = all(positions[tp] >= end for tp, end in ends.items())
         finally:
@@ -121,10 +132,6 @@ class IndexFeeder:
         fresh = [tp for tp in wanted if tp not in self._assigned]
         self._assigned = wanted
         return await consumer.end_offsets(fresh) if fresh else {}
-
-    async def ingest(self, messages: list[Message]) -> IngestStats:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._writer, self.index.ingest, messages)
 
     async def prune(self) -> int:
         cutoff = int(self.clock() * 1000) - self.retention_days * DAY_MS

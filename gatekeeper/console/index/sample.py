@@ -4,6 +4,7 @@ outcomes, spread over a time range, for a given number of debtors. Deterministic
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,7 +57,8 @@ def decision_message(request_id: str, debtor_id: str, when_ms: int, *, blocked: 
                 "message": RULES[i][1].format(zone=zone), "limit": None, "observed": None,
                 "retry_at": format_utc(from_epoch(when_ms / 1000 + 36000)),
                 "citation": RULES[i][2]} for i in rules] if blocked else []
-    decision = {"decision_id": f"{abs(hash((request_id, when_ms))):032x}"[:32],
+    decision_id = hashlib.blake2b(f"{request_id}/{when_ms}".encode(), digest_size=16).hexdigest()
+    decision = {"decision_id": decision_id,
                 "request_id": request_id, "debtor_id": debtor_id,
                 "decision": "blocked" if blocked else "allowed", "reasons": reasons,
                 "retry_at": reasons[0]["retry_at"] if reasons else None,
@@ -70,11 +72,14 @@ def decision_message(request_id: str, debtor_id: str, when_ms: int, *, blocked: 
 def traffic(decisions: int, *, debtors: int, start_ms: int, end_ms: int, seed: int = 7,
             blocked_share: float = 0.45, topics: Topics | None = None,
             events_per_decision: float = 0.1, outcomes_per_decision: float = 0.3,
-            prefix: str = "R") -> Iterator[Message]:
+            prefix: str = "R", first: int = 0, count: int | None = None
+            ) -> Iterator[Message]:
     """Messages in time order: each decision on contact.decisions (a block also on
-    contact.review), with events and outcomes mixed in."""
+    contact.review), with events and outcomes mixed in. ``first`` and ``count`` make a part
+    of the traffic (decisions ``first`` to ``first + count`` of ``decisions``; its offsets
+    start at 0): parts are generated apart, in parallel (the benchmark's)."""
     names = topics or Topics()
-    rng = random.Random(seed)
+    rng = random.Random(seed if first == 0 else f"{seed}/{first}")
     step = (end_ms - start_ms) / max(decisions, 1)
     offsets = {"decisions": 0, "review": 0, "events": 0, "outcomes": 0}
 
@@ -84,7 +89,7 @@ def traffic(decisions: int, *, debtors: int, start_ms: int, end_ms: int, seed: i
         return Message(kind, getattr(names, kind), 0, offset, when, debtor.encode(),
                        orjson.dumps(value))
 
-    for n in range(decisions):
+    for n in range(first, decisions if count is None else min(first + count, decisions)):
         when = int(start_ms + n * step)
         debtor = f"D{rng.randrange(debtors):07d}"
         region, zone = REGIONS[rng.randrange(len(REGIONS))]

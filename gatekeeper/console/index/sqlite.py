@@ -13,7 +13,6 @@ Each thread gets its own connection (sqlite3 connections are not shared across t
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import threading
 from importlib import resources
@@ -32,6 +31,7 @@ from gatekeeper.console.index import (
     QueuePage,
     TimelineItem,
 )
+from gatekeeper.console.index.parsing import Parsed, collector_paused
 from gatekeeper.console.index.rows import Message, request_hash
 from gatekeeper.console.index.writer import HOUR, Writer
 from gatekeeper.errors import GatekeeperError
@@ -88,16 +88,13 @@ class SqliteIndex:
     def ingest(self, messages: list[Message]) -> IngestStats:
         """Index a batch of messages and advance the offsets, in one transaction (from one
         thread at a time: the consumer's)."""
-        # no cyclic garbage collection meanwhile: a batch allocates a few hundred thousand
-        # acyclic objects (the decoded messages), which made the collector run over and over
-        # (15 % of the ingest's time in a profile); reference counting frees them all
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._writer.ingest(self._db(), messages)
-        finally:
-            if collecting:
-                gc.enable()
+
+    def write(self, parsed: Parsed) -> IngestStats:
+        """``ingest`` for a batch parsed elsewhere (``parsing.Parser``), in order."""
+        with collector_paused():
+            return self._writer.write(self._db(), parsed)
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self._db().execute("SELECT * FROM offsets")}
@@ -340,3 +337,4 @@ def _event_summary(data: dict[str, Any]) -> str:
 
 
 __all__ = ["SqliteIndex", "Message"]
+
