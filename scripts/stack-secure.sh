@@ -262,10 +262,9 @@ secure_cmd_secrets() {
 SECURE_CLUSTER_PORTS="${GK_SECURE_CLUSTER_PORTS:-7011 7012 7013}"
 SCDIR="$SDIR/redis-cluster"
 
-cluster_tls_cli() { # cluster_tls_cli PORT ARGS...: redis-cli over TLS as admin
+cluster_tls_cli() { # cluster_tls_cli PORT ARGS...: redis_tls_cli as admin, to a node's port
     local port=$1; shift
-    REDISCLI_AUTH="$(password redis-admin)" redis-cli --tls --cacert "$TLS/ca.pem" \
-        -h "$HOST" -p "$port" --user admin "$@"
+    REDIS_PORT=$port redis_tls_cli admin "$@"
 }
 
 cluster_tls_ok() { cluster_tls_cli "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; }
