@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import orjson
@@ -168,6 +169,43 @@ def test_timeline_merges_everything_of_a_debtor_newest_first(index):
         ("outcome", "no_answer"), ("decision", "allowed"), ("event", "opt_out"),
         ("decision", "blocked")]
     assert index.outcomes("R2", "D1")[0]["outcome"] == "no_answer"
+
+
+def test_decisions_of_one_millisecond_keep_the_order_they_were_decided_in(index):
+    # a worker's batch shares one clock reading; the block's review copy is indexed before
+    # the record's copies (another topic, an earlier fetch): the timeline still lists the
+    # three in the order they were decided (their offsets on contact.decisions)
+    feed = Feed()
+    first, second = (decision_message(f"R{n}", "D1", T0, blocked=False) for n in (1, 2))
+    third = block(3, "D1")
+    index.ingest([feed("review", {"request": third["request"],
+                                  "decision": third["decision"]})])
+    index.ingest([feed("decisions", first), feed("decisions", second),
+                  feed("decisions", third)])
+    assert [i.request_id for i in index.timeline("D1")] == ["R3", "R2", "R1"]
+
+
+def test_an_index_of_schema_2_gains_the_decision_order_in_place(tmp_path):
+    import sqlite3
+    from importlib import resources
+
+    schema = resources.files("gatekeeper.console.index").joinpath("schema.sql").read_text()
+    version_2, found = re.subn(r"NOT NULL,( *--[^\n]*)?\n *pos INTEGER\)", "NOT NULL)", schema)
+    assert found == 1
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(version_2)
+    db.execute("INSERT INTO meta VALUES ('schema', '2')")
+    db.commit()
+    db.close()
+    index = SqliteIndex(path)
+    feed = Feed()
+    index.ingest([feed("decisions", block(1)), feed("decisions", block(2))])
+    assert [i.request_id for i in index.timeline("D1")] == ["R2", "R1"]
+    index.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("3",)
+    db.close()
 
 
 def test_overview_counts_per_hour_rule_channel_and_region(index):

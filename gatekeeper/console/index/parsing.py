@@ -41,9 +41,10 @@ DECISION_ID = re.compile(rb'"decision_id":\s*"([^"]+)"')
 Item = tuple[str, str, int, int, int, bytes | None]  # kind, topic, partition, offset, time, value
 # a decision: ts, rid, request_id, debtor_id, decision_id, blocked, via, actor, channel,
 # region (None: the debtor's profile may know it), packs text, source, the message's place in
-# the batch (its value is the row's body), hour, tags ("r:<rule>", "p:<pack>"), distinct rules
+# the batch (its value is the row's body), hour, tags ("r:<rule>", "p:<pack>"), distinct rules,
+# its offset on contact.decisions (None for a review copy)
 DecisionTuple = tuple[int, int, str, str, str, int, str, str | None, str, str | None,
-                      str | None, int, int, int, list[str], list[str]]
+                      str | None, int, int, int, list[str], list[str], int | None]
 
 
 @dataclass(slots=True)
@@ -170,7 +171,7 @@ def _add(parsed: Parsed, item: Item, place: int, state: ParseState) -> None:
     if row is None:
         parsed.unreadable += 1
     elif isinstance(row, DecisionRow):
-        _decision(parsed, row, place, state)
+        _decision(parsed, row, place, offset, state)
     elif isinstance(row, EventRow):
         parsed.events.append((row.ts, row.debtor_id, row.type, place))
         if row.type == "profile" and (row.region or row.timezone):
@@ -182,9 +183,12 @@ def _add(parsed: Parsed, item: Item, place: int, state: ParseState) -> None:
                                row.debtor_id, row.action, row.actor, row.reason, place))
 
 
-def _decision(parsed: Parsed, row: DecisionRow, place: int, state: ParseState) -> None:
+def _decision(parsed: Parsed, row: DecisionRow, place: int, offset: int,
+              state: ParseState) -> None:
+    pos: int | None = None
     if row.source == FROM_DECISIONS:
         state.remember(row.decision_id)
+        pos = offset
     packs: str | None = None
     tags: list[str] = []
     rules: list[str] = []
@@ -195,7 +199,7 @@ def _decision(parsed: Parsed, row: DecisionRow, place: int, state: ParseState) -
         row.ts, row.rid, row.request_id, row.debtor_id, row.decision_id,
         1 if row.decision == "blocked" else 0, word(row.via) or "", word(row.actor),
         word(row.channel) or "", word(row.region), packs, row.source, place,
-        row.ts - row.ts % HOUR, tags, rules))
+        row.ts - row.ts % HOUR, tags, rules, pos))
 
 
 # ---------------------------------------------------------------- in a process of its own

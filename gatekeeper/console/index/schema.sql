@@ -7,7 +7,10 @@ CREATE TABLE IF NOT EXISTS offsets (
   topic TEXT NOT NULL, partition INTEGER NOT NULL, next INTEGER NOT NULL,
   PRIMARY KEY (topic, partition)) WITHOUT ROWID;
 
--- one row per decision (contact.decisions; contact.review for blocks only written there)
+-- one row per decision (contact.decisions; contact.review for blocks only written there).
+-- pos, its offset on contact.decisions (null while only the review copy is indexed), orders
+-- a debtor's decisions of one millisecond (a worker's batch shares one clock reading; a
+-- debtor's decisions share a partition)
 CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY,            -- ingest order: "new since" polls by it
   ts INTEGER NOT NULL,               -- evaluated_at
@@ -22,7 +25,8 @@ CREATE TABLE IF NOT EXISTS decisions (
   region TEXT,
   packs TEXT,                        -- " pack1 pack2 " of the blocking rules
   source INTEGER NOT NULL,           -- 1 contact.decisions, 2 contact.review
-  body BLOB NOT NULL);               -- the message value, as it was on the topic
+  body BLOB NOT NULL,                -- the message value, as it was on the topic
+  pos INTEGER);                      -- its contact.decisions offset (see above)
 CREATE INDEX IF NOT EXISTS decisions_rid ON decisions (rid);
 CREATE INDEX IF NOT EXISTS decisions_debtor ON decisions (debtor_id, ts);
 -- every decision by time: the queue (newest blocks first: about half the rows are blocks,

@@ -36,7 +36,7 @@ from gatekeeper.console.index.rows import Message, request_hash
 from gatekeeper.console.index.writer import HOUR, Writer
 from gatekeeper.errors import GatekeeperError
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 
 class IndexSchemaError(GatekeeperError):
@@ -56,6 +56,12 @@ class SqliteIndex:
         db.executescript(schema)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         (found,) = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if found == "2":  # 3 added decisions.pos; the rows before it keep a null
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ALTER TABLE decisions ADD COLUMN pos INTEGER")
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
+            db.execute("COMMIT")
+            found = SCHEMA_VERSION
         if found != SCHEMA_VERSION:
             raise IndexSchemaError(f"{self.path}: index schema {found}, expected "
                                    f"{SCHEMA_VERSION}: rebuild it from the topics "
@@ -218,7 +224,7 @@ class SqliteIndex:
         merged: list[TimelineItem] = []
         for ts, blocked, request_id, body in db.execute(
                 "SELECT ts, blocked, request_id, body FROM decisions WHERE debtor_id = ? AND "
-                "ts < ? ORDER BY ts DESC LIMIT ?", (debtor_id, bound, limit)):
+                "ts < ? ORDER BY ts DESC, pos DESC LIMIT ?", (debtor_id, bound, limit)):
             data = orjson.loads(body)
             reasons = data.get("decision", {}).get("reasons") or []
             summary = "; ".join(f"{r.get('rule')}: {r.get('message')}" for r in reasons)

@@ -104,13 +104,13 @@ class Writer:
         upgrades = []
         next_id = (db.execute("SELECT max(id) FROM decisions").fetchone()[0] or 0) + 1
         for (ts, rid, request_id, debtor_id, decision_id, blocked, via, actor, channel, region,
-             packs, source, place, hour, row_tags, rules) in rows:
+             packs, source, place, hour, row_tags, rules, pos) in rows:
             key = (rid, decision_id)
             seen = known.get(key)
             if seen is not None:
                 stats.duplicates += 1
                 if seen[1] == FROM_REVIEW and source == FROM_DECISIONS:
-                    upgrades.append((via, actor, FROM_DECISIONS, values[place], seen[0]))
+                    upgrades.append((via, actor, FROM_DECISIONS, values[place], pos, seen[0]))
                     known[key] = (seen[0], FROM_DECISIONS)
                 continue
             ident = next_id
@@ -123,7 +123,7 @@ class Writer:
             for rule in rules:
                 hourly_rules[(hour, rule)] = hourly_rules.get((hour, rule), 0) + 1
             inserts.append((ident, ts, rid, request_id, debtor_id, decision_id, blocked, via,
-                            actor, channel, region, packs, source, values[place]))
+                            actor, channel, region, packs, source, values[place], pos))
             counts = totals.get(hour)
             if counts is None:
                 counts = totals[hour] = [0, 0]
@@ -132,10 +132,10 @@ class Writer:
                 counts[1] += 1
                 for dim in ("c:" + channel, "g:" + (region or "")):
                     dims[(hour, dim)] = dims.get((hour, dim), 0) + 1
-        db.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        db.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        inserts)
         db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?, ?)", tags)
-        db.executemany("UPDATE decisions SET via = ?, actor = ?, source = ? , body = ? "
+        db.executemany("UPDATE decisions SET via = ?, actor = ?, source = ?, body = ?, pos = ? "
                        "WHERE id = ?", upgrades)
         db.executemany("INSERT INTO hourly_totals VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
                        "SET total = total + excluded.total, blocked = blocked + excluded.blocked",
