@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from gatekeeper.analytics.synthetic import live_outcome
 from gatekeeper.cli import main
 from gatekeeper.settings import Settings
 from gatekeeper.topics import ensure_topics
-from gatekeeper.traffic import DEMO, Traffic
+from gatekeeper.traffic import DEMO, Profile, Traffic
 
 POLICY = "default,us-reg-f"
 STRICT = """
@@ -53,6 +54,18 @@ async def _produce(bootstrap: str, topic: str, values: list[dict[str, Any]]) -> 
         await producer.stop()
 
 
+def _daytime(profile: Profile) -> Profile:
+    """The profile's debtors in its zones where it is 09:00-19:59 now: the worker decides at
+    the wall clock, and with the demo's zones as they are, from three to five of eight are in
+    their quiet hours depending on the hour this runs at (and so half as many contacts are
+    allowed and have an outcome). Night blocks are the fault suite's; here the blocks are
+    limits and statuses."""
+    now = datetime.now(UTC)
+    zones = tuple(z for z in profile.zones if 9 <= now.astimezone(ZoneInfo(z.timezone)).hour < 20)
+    assert zones, "no zone of the profile is in its day now"
+    return replace(profile, zones=zones)
+
+
 async def _cli(*args: str) -> dict[str, Any]:
     """The command in a thread of its own (it runs its own event loop)."""
     return await asyncio.to_thread(_run_cli, *args)
@@ -71,7 +84,7 @@ async def test_a_backtest_of_the_running_policy_reproduces_what_the_worker_recor
         consume: Callable[..., Awaitable[list[Any]]], monkeypatch: pytest.MonkeyPatch) -> None:
     settings = Settings.from_env(broker=stack.broker_url, topic_prefix=topic_prefix)
     await ensure_topics(settings)  # (the create_topics fixture deletes them afterwards)
-    traffic = Traffic(DEMO, 120, seed=11, run=topic_prefix.rstrip("."))
+    traffic = Traffic(_daytime(DEMO), 120, seed=11, run=topic_prefix.rstrip("."))
     rng = random.Random(3)
     # events first, then time for the worker to apply them: none races a request
     await _produce(stack.bootstrap, settings.topics["events"],
