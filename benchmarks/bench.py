@@ -225,6 +225,7 @@ async def main_async(cfg: Config) -> dict[str, Any]:
     results["ratio_cluster_to_single"] = cluster.get("ratio_cluster_to_single")
     low = (results.get("latency", {}).get("at_other_rates") or [{}])[0].get("latency_ms", {})
     results["redis_roundtrips_per_batch"] = gk.get("redis_round_trips_per_batch")
+    results["release_loop_round_trips"] = gk.get("release_loop_round_trips")
     results["redis_bytes_per_debtor"] = gk.get("redis_bytes_per_debtor")
     results["lua_decisions_per_s"] = results.get("lua", {}).get("lua_decisions_per_s")
     results["redis_set_pipeline_per_s"] = results.get("lua", {}).get("redis_set_pipeline_per_s")

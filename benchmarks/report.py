@@ -105,6 +105,8 @@ def table(results: dict[str, Any]) -> str:
         ("Redis round trips per batch", fmt(results.get("redis_roundtrips_per_batch")), "<= 1",
          verdict(None if results.get("redis_roundtrips_per_batch") is None
                  else results["redis_roundtrips_per_batch"] <= 1)),
+        ("  the release loop's, apart (in the whole window)",
+         fmt(results.get("release_loop_round_trips")), "", ""),
         ("Redis bytes per active debtor", fmt(results.get("redis_bytes_per_debtor"), " B"),
          "<= 300 B", verdict(None if results.get("redis_bytes_per_debtor") is None
                              else results["redis_bytes_per_debtor"] <= 300)),

@@ -19,7 +19,7 @@ from typing import Any
 from clients import create_topics, flush_db, produce
 from harness import ROOT, P, Run, free_port, start_apps, stop_apps, wait_ready, worker_argv
 
-from phases.common import saturate, wait_idle
+from phases.common import pipelines_by_agent, saturate, wait_idle
 
 LANES = ("c1", "c3")  # one Redis, the cluster
 
@@ -99,12 +99,12 @@ async def _one(run: Run, lane: str, url: str, source: str, count: int, name: str
         return after.get(metric, 0.0) - before.get(metric, 0.0)
 
     batches = delta("gatekeeper_batch_size_count")
-    control = sum(delta(f'gatekeeper_bench_store_runs_total{{script="{script}"}}')
-                  for script in ("apply_state", "settle"))
+    by_agent = pipelines_by_agent(delta)
     if batches:
         result["batches"] = int(batches)
-        result["redis_round_trips_per_batch"] = round(
-            (delta("gatekeeper_bench_redis_round_trips_total") - control) / batches, 3)
+        # the request batches' own (the other agents' and the release loop's apart)
+        result["redis_round_trips_per_batch"] = round(by_agent["request_trips"] / batches, 3)
         result["node_pipelines_per_batch"] = round(
-            delta("gatekeeper_bench_node_pipelines_total") / batches, 3)
+            by_agent["request_node_pipelines"] / batches, 3)
+        result["release_loop_node_pipelines"] = int(by_agent["release_loop_node_pipelines"])
     return result

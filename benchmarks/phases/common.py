@@ -74,3 +74,30 @@ async def wait_idle(run: Run, what: str, app: Sequence[int] | None = None) -> fl
             return others
         P.update(f"{what}: waiting for the machine to calm down (others use {others:.2f} "
                  f"cores; up to {deadline - time.monotonic():.0f}s more)")
+
+
+# Store pipelines that are not the request batch's: the events and outcomes agents'
+# (apply_state, settle) and the deferral release loop's looks and releases (a look at start,
+# then one whenever something is due or the store's epoch changes, else one a minute)
+OTHER_AGENTS = ("apply_state", "settle")
+RELEASE_LOOP = ("schedule:due", "schedule:claim", "schedule:finish", "schedule:repark")
+
+
+def pipelines_by_agent(delta: Callable[[str], float]) -> dict[str, float]:
+    """Round trips and per-node pipelines of the request batches, the other agents and the
+    release loop, from the deltas of gk_worker.py's counters over a measured window."""
+    def total(metric: str, scripts: Sequence[str]) -> float:
+        return sum(delta(f'{metric}{{script="{s}"}}') for s in scripts)
+
+    other = total("gatekeeper_bench_store_trips_total", OTHER_AGENTS)
+    release = total("gatekeeper_bench_store_trips_total", RELEASE_LOOP)
+    other_nodes = total("gatekeeper_bench_store_node_pipelines_total", OTHER_AGENTS)
+    release_nodes = total("gatekeeper_bench_store_node_pipelines_total", RELEASE_LOOP)
+    return {
+        "request_trips": delta("gatekeeper_bench_redis_round_trips_total") - other - release,
+        "request_node_pipelines": delta("gatekeeper_bench_node_pipelines_total")
+        - other_nodes - release_nodes,
+        "other_agents_trips": other,
+        "release_loop_trips": release,
+        "release_loop_node_pipelines": release_nodes,
+    }

@@ -18,7 +18,7 @@ from clients import (
 )
 from harness import HASH_KEY, P, Run, free_port, start_apps, stop_apps, wait_ready, worker_argv
 
-from phases.common import saturate, wait_idle
+from phases.common import pipelines_by_agent, saturate, wait_idle
 
 if TYPE_CHECKING:
     from gatekeeper.traffic import Traffic
@@ -86,10 +86,8 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str], *, lane: s
         return metrics1.get(name, 0.0) - metrics0.get(name, 0.0)
 
     batches = delta("gatekeeper_batch_size_count")
-    control = sum(delta(f'gatekeeper_bench_store_runs_total{{script="{script}"}}')
-                  for script in ("apply_state", "settle"))
-    trips = metrics1.get("gatekeeper_bench_redis_round_trips_total", 0) - metrics0.get(
-        "gatekeeper_bench_redis_round_trips_total", 0)
+    by_agent = pipelines_by_agent(delta)
+    trips = delta("gatekeeper_bench_redis_round_trips_total")
     invalid = result["outputs"].get(f"{lane}.contact.invalid", 0)
     decisions = messages - invalid
     result["workers"] = workers
@@ -106,14 +104,16 @@ async def phase_gatekeeper(run: Run, mix: Traffic, debtors: set[str], *, lane: s
         "mean_batch_size": round(delta("gatekeeper_batch_size_sum") / batches, 1)
         if batches else None,
         # the request agent's pipelines per request batch: every pipeline but those of the
-        # events and outcomes agents (apply_state, settle); stale answers cost a re-plan
+        # events and outcomes agents and of the release loop (phases.common.OTHER_AGENTS,
+        # RELEASE_LOOP: counted apart below); stale answers cost a re-plan
         "redis_round_trips": int(trips),
-        "redis_round_trips_per_batch": round((trips - control) / batches, 3)
+        "redis_round_trips_per_batch": round(by_agent["request_trips"] / batches, 3)
         if batches else None,
         "redis_round_trips_per_batch_incl_events": round(trips / batches, 3)
         if batches else None,
         "stale_answers": int(delta("gatekeeper_bench_stale_answers_total")),
-        "events_round_trips": int(control),
+        "events_round_trips": int(by_agent["other_agents_trips"]),
+        "release_loop_round_trips": int(by_agent["release_loop_trips"]),
         "decisions": decisions,
         "redis_cpu_seconds": round(redis_cpu(info1) - redis_cpu(info0), 3),
         "redis_cpu_us_per_decision": round((redis_cpu(info1) - redis_cpu(info0)) * 1e6
