@@ -91,22 +91,35 @@ def acls(topic_prefix: str = "", app_id: str = "gatekeeper",
 
 async def grant(bootstrap: str, bindings: list[Acl], **client_options: Any) -> None:
     """Create ``bindings`` on the cluster (existing ones are left as they are)."""
+    await _each(bootstrap, bindings, False, client_options)
+
+
+async def revoke(bootstrap: str, bindings: list[Acl], **client_options: Any) -> None:
+    """Delete ``bindings`` from the cluster (those missing are left as they are)."""
+    await _each(bootstrap, bindings, True, client_options)
+
+
+async def _each(bootstrap: str, bindings: list[Acl], delete: bool,
+                client_options: dict[str, Any]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import for_code
-    from aiokafka.protocol.admin import CreateAclsRequest
+    from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
                                 **client_options)
     await admin.start()
     try:
         for acl in bindings:
-            request = CreateAclsRequest(acl.resource_type, acl.name, acl.pattern, acl.principal,
-                                        "*", OPERATIONS[acl.operation], ALLOW)
+            kind = DeleteAclsRequest if delete else CreateAclsRequest
+            request = kind(acl.resource_type, acl.name, acl.pattern, acl.principal, "*",
+                           OPERATIONS[acl.operation], ALLOW)
             # aiokafka has no create_acls(); its admin client sends the request as is
             response = await admin._send_request(request)  # noqa: SLF001
-            for code, message in response.creation_responses:
+            answers = response.filter_responses if delete else response.creation_responses
+            for code, message, *_ in answers:
                 if code:
-                    raise for_code(code)(f"creating the ACL {acl}: {message}")
+                    how = "deleting" if delete else "creating"
+                    raise for_code(code)(f"{how} the ACL {acl}: {message}")
     finally:
         await admin.close()
 

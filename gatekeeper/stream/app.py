@@ -35,7 +35,7 @@ from gatekeeper.gate import Gate
 from gatekeeper.kafka_security import faust_options
 from gatekeeper.memory import Keeper
 from gatekeeper.settings import Settings
-from gatekeeper.stream import stages
+from gatekeeper.stream import faust_refusals, stages
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.hotloop import RequestLoop
 from gatekeeper.stream.process import (
@@ -68,6 +68,7 @@ def faust_app(settings: Settings, group: str | None = None) -> tuple[faust.App, 
     """The faust app and its raw topics, as the worker (and the benchmark's passthrough,
     which must match it) use them; ``group`` is its consumer group (the app id)."""
     group = group or settings.app_id
+    faust_refusals.install()
     app = faust.App(
         group,
         broker=settings.broker,

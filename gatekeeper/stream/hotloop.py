@@ -55,6 +55,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 from mode import Service
 
+from gatekeeper.access_errors import explain
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
@@ -72,6 +73,31 @@ MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a deci
 FETCH_WAIT_MS = 5  # the longest a fetch long-polls (see the module's docstring)
 Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
 Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
+
+
+class _RefusalsOnceAMinute(logging.Filter):
+    """aiokafka's fetcher warns "Not authorized to read from topic T." at every fetch (once a
+    second while an ACL is missing); the loop says it in words itself (Failures.refused):
+    this lets aiokafka's line through once a minute per topic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Not authorized to read from topic"):
+            return True
+        topic = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+        now = time.monotonic()
+        if now - self.last.get(topic, -1e9) < 60.0:
+            return False
+        self.last[topic] = now
+        return True
+
+
+_FETCHER_LOG = logging.getLogger("aiokafka.consumer.fetcher")
+if not any(isinstance(f, _RefusalsOnceAMinute) for f in _FETCHER_LOG.filters):
+    _FETCHER_LOG.addFilter(_RefusalsOnceAMinute())
 
 
 @dataclass(eq=False)
@@ -106,6 +132,7 @@ class RequestLoop(Service):
         self.finished = finished
         self.on_read = on_read  # called as each batch is read, before it waits for its turn
         self.read_ahead = read_ahead  # batches read while one is decided (0 or 1)
+        self._refused = False  # Kafka refused the last reads (said when it allows them again)
         self.ledger = Ledger()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -167,9 +194,17 @@ class RequestLoop(Service):
                     fetched = await self.consumer.getmany(timeout_ms=self.within_ms,
                                                           max_records=self.batch_size)
                 except Exception as exc:  # noqa: BLE001 - (aiokafka retries what it can)
-                    self.runner.failures.unexpected("reading requests", exc)
+                    refusal = explain(exc)
+                    if refusal is None:
+                        self.runner.failures.unexpected("reading requests", exc)
+                    else:
+                        self.runner.failures.refused("reading requests", refusal)
+                    self._refused = self._refused or refusal is not None
                     await asyncio.sleep(1.0)
                     continue
+                if self._refused:
+                    self._refused = False
+                    log.warning("reading requests resumed: Kafka allows it again")
                 if not fetched or self._revoking or self._leaving.is_set():
                     continue  # (read during a revocation: read again from the last commit)
                 self._read(fetched)

@@ -8,6 +8,9 @@ outputs, wait for every acknowledgement) and the gate's ``Keeper``.
     store unavailable Redis does not answer: the batch is held and retried (fail closed)
     store lost        Redis lost data: the batch is held while the copy is rebuilt
     broker unavailable a produce failed: the whole batch's outputs are sent again
+    refused           Kafka (or Redis) refused the principal (an ACL revoked while running):
+                      the batch or the read is held and retried; said in one sentence, once
+                      a minute at most
     unexpected        a bug: the batch is held and retried (never acknowledged unchecked)
 
 Each callback has a default that logs and counts a metric; a shell may pass its own.
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from gatekeeper import metrics
+from gatekeeper.access_errors import explain
 from gatekeeper.errors import InvalidInput, StoreLost, StoreUnavailable, UndecodableInput
 from gatekeeper.memory import Keeper
 from gatekeeper.stream.routing import Incoming, Outgoing
@@ -52,7 +57,20 @@ def _store_lost(what: str, error: Exception) -> None:
 
 def _broker_unavailable(error: Exception, delay: float) -> None:
     metrics.KAFKA_ERRORS.inc()
-    log.warning("produce failed (%s); retrying in %.1fs", error, delay)
+    log.warning("produce failed (%s); retrying in %.1fs", explain(error) or error, delay)
+
+
+REFUSAL_REPEAT = 60.0  # seconds between two log lines of the same refusal
+_refusals: dict[tuple[str, str], float] = {}
+
+
+def _refused(what: str, sentence: str) -> None:
+    (metrics.KAFKA_ERRORS if sentence.startswith("Kafka") else metrics.REDIS_ERRORS).inc()
+    now = time.monotonic()
+    last = _refusals.get((what, sentence))
+    if last is None or now - last >= REFUSAL_REPEAT:
+        _refusals[(what, sentence)] = now
+        log.warning("%s held: %s; retried until it is allowed", what, sentence)
 
 
 def _unexpected(what: str, error: BaseException) -> None:
@@ -66,6 +84,7 @@ class Failures:
     store_unavailable: Callable[[str, Exception, float], None] = _store_unavailable
     store_lost: Callable[[str, Exception], None] = _store_lost
     broker_unavailable: Callable[[Exception, float], None] = _broker_unavailable
+    refused: Callable[[str, str], None] = _refused
     unexpected: Callable[[str, BaseException], None] = _unexpected
 
     def rejected(self, message: Incoming, error: InvalidInput) -> None:
@@ -101,7 +120,11 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a failure must not ack the batch
-                self.failures.unexpected(what, exc)
+                refusal = explain(exc)  # (a Kafka or Redis refusal: an ACL taken away)
+                if refusal is None:
+                    self.failures.unexpected(what, exc)
+                else:
+                    self.failures.refused(what, refusal)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF)
 

@@ -576,3 +576,65 @@ def test_each_batch_takes_the_end_offsets_asked_when_it_was_read_and_never_older
         return taken
 
     assert asyncio.run(run()) == [2, 4, 3, 6, 7]
+
+
+def test_a_refused_read_is_said_in_words_held_and_the_batch_decided_once_allowed(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """An ACL revoked while the worker runs: each read fails with TopicAuthorizationFailed;
+    the loop reports a refusal naming principal and topic (not a bug with a traceback),
+    decides nothing meanwhile, and goes on by itself once Kafka allows the read again."""
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    monkeypatch.setenv("GATEKEEPER_KAFKA_USERNAME", "gatekeeper")
+    monkeypatch.setenv("GATEKEEPER_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("GATEKEEPER_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("GATEKEEPER_KAFKA_PASSWORD", "secret")
+    real_sleep = asyncio.sleep
+    monkeypatch.setattr(hotloop.asyncio, "sleep", lambda seconds: real_sleep(0))
+    refused: list[tuple[str, str]] = []
+    unexpected: list[BaseException] = []
+
+    class Refusing(Consumer):
+        refusals = 2
+
+        async def getmany(self, timeout_ms: int, max_records: int
+                          ) -> dict[Any, list[Record]]:
+            if self.refusals:
+                self.refusals -= 1
+                raise TopicAuthorizationFailedError("req")
+            return await super().getmany(timeout_ms, max_records)
+
+    async def run() -> list[str]:
+        consumer = Refusing([fetched(P0, 0)])
+        loop = make_loop(consumer, Producer(consumer.log), one_output_each(consumer.log))
+        loop.runner.failures = Failures(refused=lambda what, text: refused.append((what, text)),
+                                        unexpected=lambda what, exc: unexpected.append(exc))
+        task = asyncio.create_task(loop._run())
+        await until(lambda: consumer.commits)
+        await stop(loop, task)
+        return consumer.log
+
+    with caplog.at_level("WARNING", logger="gatekeeper.worker"):
+        log = asyncio.run(run())
+    assert unexpected == []
+    assert [what for what, _ in refused] == ["reading requests"] * 2
+    assert refused[0][1].startswith("Kafka refused User:gatekeeper (SASL_SSL) access to topic req "
+                                    "(TopicAuthorizationFailed")
+    assert log == ["decide 0@0", "send 0@0", "commit [(0, 1)]"]
+    assert "reading requests resumed" in caplog.text
+
+
+def test_a_refusal_is_logged_once_a_minute_without_a_traceback(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatekeeper.stream import runner
+
+    now = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(runner, "_refusals", {})
+    with caplog.at_level("WARNING", logger="gatekeeper.worker"):
+        for step in (0, 1, 30, 61):
+            now[0] = 1000.0 + step
+            Failures().refused("reading requests", "Kafka refused X access to topic T")
+    lines = [r for r in caplog.records if "refused X" in r.getMessage()]
+    assert len(lines) == 2 and all(r.exc_info is None for r in lines)
+    assert lines[0].getMessage().startswith("reading requests held: Kafka refused X")
