@@ -14,6 +14,11 @@ before every batch and every half second besides, so what it can miss is an even
 acknowledged in the instant before Kafka stopped answering, or in the second or so before
 the follower finds it answering again), and their audit entries are held until Kafka is
 back, up to the buffer's capacity; then checks get 503.
+
+Kafka refusing to let this server read the events (an ACL taken away) is not Kafka away:
+the broker goes on acknowledging events (an opt-out from the CRM) that this server cannot
+read, so nothing is decided: checks get 503, which names the principal and the topic, until
+the read is allowed again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from gatekeeper.access_errors import explain
 from gatekeeper.counters.keys import counters_key, state_key
 from gatekeeper.debtor_view import describe_debtor
 from gatekeeper.errors import GatekeeperError, InvalidInput, StoreLost, StoreUnavailable
@@ -54,6 +60,7 @@ HTTP = Incoming(None, None, "http", -1, -1)  # keys come from the decision's deb
 CATCHUP_TIMEOUT = 1.0  # a catch-up that takes longer: Kafka is away, decide without it
 FIRST_CATCHUP_TIMEOUT = 300.0  # the first one reads what the worker has not applied yet
 FOLLOW_EVERY = 0.5
+REFUSAL_REPEAT = 60.0  # seconds between two log lines of a refusal
 FOLLOW_TIMEOUT = 10.0  # the follower's catch-up may have to start a new consumer
 REDIS_PAUSE = 1.0  # after Redis failed, checks answer 503 at once for this long
 LOOKUP_TIMEOUT = 10.0
@@ -90,6 +97,8 @@ class Service:
                                      settings.app_id, self._apply_events)
         self.events_ok = True
         self.caught_up = False  # the first catch-up (at start) is done
+        self.events_refused: str | None = None  # Kafka refuses the events read: why
+        self._refusal_logged = -REFUSAL_REPEAT
         self.lookup = DecisionLookup(settings.broker, settings.topics["decisions"], self.gate)
         self.checks: Batcher[tuple[ContactRequest, str, Reservation], Checked] = Batcher(
             self._decide, max_size=http.batch_size, window=http.batch_window,
@@ -159,8 +168,12 @@ class Service:
             except StoreUnavailable as exc:
                 metrics.REDIS_ERRORS.inc()
                 log.warning("holding: %s; retrying in %.1fs", exc, delay)
-            except Exception:  # noqa: BLE001 - keep trying: checks answer 503 meanwhile
-                log.exception("verifying the store failed; retrying in %.1fs", delay)
+            except Exception as exc:  # noqa: BLE001 - keep trying: checks answer 503 meanwhile
+                refusal = explain(exc)
+                if refusal is None:
+                    log.exception("verifying the store failed; retrying in %.1fs", delay)
+                else:
+                    self._refused(refusal)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -260,7 +273,7 @@ class Service:
         while another batch's catch-up may still run (reading is one at a time); a batch
         that waited for another's catch-up whose end offsets were asked for after ``since``
         has nothing more to read, and skips its own."""
-        if not self.events_ok:
+        if not self.events_ok and self.events_refused is None:
             return
         asked = time.perf_counter()
         ends = asyncio.ensure_future(self._ends(times))
@@ -295,6 +308,11 @@ class Service:
         except StoreUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - Kafka is away: decide from what is applied
+            refusal = explain(exc)
+            if refusal is not None:  # not away: it acknowledges events this cannot read
+                self._refused(refusal)
+                raise Unavailable(f"debtor events cannot be read: {refusal}: nothing is "
+                                  "decided meanwhile", 5) from None
             if self.events_ok:
                 log.warning("debtor events cannot be read (%s: %s): deciding from the events "
                             "applied so far until Kafka answers", type(exc).__name__, exc)
@@ -307,6 +325,9 @@ class Service:
             return
         self._caught_up_at = time.monotonic()
         self._asked_at = asked
+        if self.events_refused is not None:
+            log.warning("debtor events are allowed again: checks are decided")
+            self.events_refused = None
         if not self.events_ok:
             log.warning("debtor events are read again before every check")
         self.events_ok = True
@@ -322,8 +343,17 @@ class Service:
             if self.events_ok and time.monotonic() - self._caught_up_at < FOLLOW_EVERY:
                 continue
             async with self._catchup_lock:
-                with contextlib.suppress(StoreUnavailable):
+                with contextlib.suppress(StoreUnavailable, Unavailable):
                     await self._catch_up_locked(FOLLOW_TIMEOUT)
+
+    def _refused(self, refusal: str) -> None:
+        """Kafka refuses this server the events: said once a minute, with who and what."""
+        metrics.KAFKA_ERRORS.inc()
+        now = time.monotonic()
+        if refusal != self.events_refused or now - self._refusal_logged >= REFUSAL_REPEAT:
+            log.warning("holding checks: %s", refusal)
+            self._refusal_logged = now
+        self.events_refused = refusal
 
     # ------------------------------------------------------------------ the rest
     async def decision(self, request_id: str, debtor_id: str) -> Decision | None:
@@ -393,7 +423,9 @@ class Service:
         kafka = []
         if not self.sink.healthy:
             kafka.append(f"{self.sink.held} audit records wait for an acknowledgement")
-        if not self.events_ok:
+        if self.events_refused is not None:
+            kafka.append(f"debtor events refused: {self.events_refused}")
+        elif not self.events_ok:
             kafka.append("debtor events cannot be read")
         checks["kafka"] = "; ".join(kafka) or "ok"
         ready = (checks["redis"] == "ok" and checks["scripts"] == "loaded"

@@ -63,3 +63,73 @@ def test_serve_over_tls_answers_with_hsts(server) -> None:
     assert b'"allowed"' in answer and headers["Strict-Transport-Security"] == HSTS
     with pytest.raises(OSError):  # plain HTTP to the TLS port: no HTTP answer
         call(process.url.replace("https://", "http://") + "/readyz", None)
+
+
+async def test_serve_refused_the_events_answers_503_until_it_may_read_them_again(
+        server, secure, topic_prefix: str) -> None:
+    """READ on debtor.events taken away while serve runs: Kafka still acknowledges events
+    (an opt-out from the CRM) that serve cannot read, so a check is not decided from what it
+    applied so far (as when Kafka is away): 503, naming the principal and the topic; granted
+    again, the same check is blocked by the opt-out."""
+    import asyncio
+
+    import kafka_helpers
+    import orjson
+
+    from gatekeeper.kafka_acls import TOPIC, Acl, grant, revoke
+
+    process, key = server
+    admin = secure.kafka("admin").aiokafka()
+    events = f"{topic_prefix}debtor.events"
+    read_events = [Acl("User:gatekeeper", TOPIC, events, 3, "READ")]  # 3: literal
+    await revoke(secure.bootstrap, read_events, **admin)
+    await _until_refused(secure, events)  # (the broker applies an ACL change a moment later)
+    opt_out = {"event_id": "e-serve", "debtor_id": "d-9", "type": "opt_out", "channel": "call",
+               "occurred_at": datetime.now(UTC).isoformat()}
+    await kafka_helpers.produce(secure.bootstrap, events, [(b"d-9", orjson.dumps(opt_out))])
+    body = orjson.dumps({"request_id": "r-9", "debtor_id": "d-9", "channel": "call",
+                         "destination": "+12125550109",
+                         "requested_at": datetime.now(UTC).isoformat(),
+                         "debtor": {"timezone": "UTC"}})
+    status, headers, answer = await asyncio.to_thread(
+        call, process.url + "/v1/check", process.tls, key=key, body=body)
+    assert status == 503, answer
+    message = orjson.loads(answer)["error"]["message"]
+    assert f"Kafka refused User:gatekeeper (SASL_SSL) access to topic {events}" in message
+    assert "Retry-After" in headers and "Traceback" not in process.log_text()
+
+    await grant(secure.bootstrap, read_events, **admin)
+    for _ in range(60):
+        status, _, answer = await asyncio.to_thread(
+            call, process.url + "/v1/check", process.tls, key=key, body=body)
+        if status != 503:
+            break
+        await asyncio.sleep(0.5)
+    assert status == 409, answer  # blocked: do not place it
+    decision = orjson.loads(answer)
+    assert decision["decision"] == "blocked"
+    assert [r["rule"] for r in decision["reasons"]] == ["api/opt-outs"]
+    assert "Traceback" not in process.log_text()
+
+
+async def _until_refused(secure, topic: str) -> None:
+    """Until a fetch of ``topic`` as the `gatekeeper` principal is refused."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=secure.bootstrap, group_id=None,
+                                **secure.kafka("gatekeeper").aiokafka())
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, 0)])
+        for _ in range(100):
+            try:
+                await consumer.getmany(timeout_ms=200)
+            except TopicAuthorizationFailedError:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"READ on {topic} is still allowed to the gatekeeper principal")
