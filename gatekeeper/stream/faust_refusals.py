@@ -25,6 +25,7 @@ from aiokafka.structs import OffsetAndMetadata
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, ensure_aiokafka_TP
 
 from gatekeeper.access_errors import explain
+from gatekeeper.stream import refusal_logs
 from gatekeeper.stream.runner import Failures
 
 log = logging.getLogger("gatekeeper.worker")
@@ -82,5 +83,6 @@ def install(failures: Failures | None = None) -> None:
     (idempotent)."""
     if failures is not None:
         _State.failures = failures
+    refusal_logs.install()
     AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]  # noqa: SLF001
     AIOKafkaConsumerThread._commit = _commit  # type: ignore[method-assign]  # noqa: SLF001

@@ -59,7 +59,7 @@ from gatekeeper.access_errors import explain
 from gatekeeper.brokers import bootstrap
 from gatekeeper.kafka_security import kafka_options
 from gatekeeper.memory import Keeper
-from gatekeeper.stream import collector, stages
+from gatekeeper.stream import collector, refusal_logs, stages
 from gatekeeper.stream.ledger import Ledger, Read
 from gatekeeper.stream.routing import Incoming, Outgoing
 from gatekeeper.stream.runner import Failures, Runner
@@ -73,31 +73,6 @@ MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a deci
 FETCH_WAIT_MS = 5  # the longest a fetch long-polls (see the module's docstring)
 Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
 Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
-
-
-class _RefusalsOnceAMinute(logging.Filter):
-    """aiokafka's fetcher warns "Not authorized to read from topic T." at every fetch (once a
-    second while an ACL is missing); the loop says it in words itself (Failures.refused):
-    this lets aiokafka's line through once a minute per topic."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.last: dict[str, float] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("Not authorized to read from topic"):
-            return True
-        topic = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
-        now = time.monotonic()
-        if now - self.last.get(topic, -1e9) < 60.0:
-            return False
-        self.last[topic] = now
-        return True
-
-
-_FETCHER_LOG = logging.getLogger("aiokafka.consumer.fetcher")
-if not any(isinstance(f, _RefusalsOnceAMinute) for f in _FETCHER_LOG.filters):
-    _FETCHER_LOG.addFilter(_RefusalsOnceAMinute())
 
 
 @dataclass(eq=False)
@@ -133,6 +108,7 @@ class RequestLoop(Service):
         self.on_read = on_read  # called as each batch is read, before it waits for its turn
         self.read_ahead = read_ahead  # batches read while one is decided (0 or 1)
         self._refused = False  # Kafka refused the last reads (said when it allows them again)
+        refusal_logs.install()
         self.ledger = Ledger()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
