@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from gatekeeper.access_errors import explain
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console import audit
 from gatekeeper.console.accounts import Accounts
@@ -53,7 +54,8 @@ async def ship(accounts: Accounts, producer: AIOKafkaProducer, topic: str,
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Kafka comes back; the outbox keeps them
-            log.warning("audit records wait in the outbox: %s: %s", type(exc).__name__, exc)
+            log.warning("audit records wait in the outbox: %s",
+                        explain(exc) or f"{type(exc).__name__}: {exc}")
         wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), interval)

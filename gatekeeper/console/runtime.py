@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from gatekeeper import restore
+from gatekeeper.access_errors import explain
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console import audit_topic
 from gatekeeper.console import release as releasing
@@ -89,7 +90,8 @@ class Runtime:
                                                self.settings.topics["audit"])
                 self.producer = producer
             except Exception as exc:  # noqa: BLE001 - Kafka comes back
-                log.warning("console: Kafka not reachable (%s); retrying", exc)
+                log.warning("console: Kafka not reachable (%s); retrying",
+                            explain(exc) or exc)
                 with contextlib.suppress(Exception):
                     await producer.stop()
                 await asyncio.sleep(5)

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from gatekeeper.access_errors import explain
 from gatekeeper.brokers import bootstrap
 from gatekeeper.console.index import DecisionIndex, IngestStats
 from gatekeeper.console.index.pipeline import Pipeline
@@ -63,7 +64,7 @@ class IndexFeeder:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the broker comes back; keep trying
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = explain(exc) or f"{type(exc).__name__}: {exc}"
                 log.warning("index consumer: %s; retrying in 5 s", self.last_error)
                 await asyncio.sleep(5)
 
