@@ -50,6 +50,7 @@ from gatekeeper.counters.keys import Hasher  # noqa: E402
 from gatekeeper.gate import Gate  # noqa: E402
 from gatekeeper.policy import load_policy  # noqa: E402
 from gatekeeper.simulate import simulation_store  # noqa: E402
+from gatekeeper.stream import collector  # noqa: E402
 
 STRICT = """
 pack: strict
@@ -75,6 +76,7 @@ async def replay(record: list[Message], policies: list[str], span: Range, jobs: 
     started = time.perf_counter()
     entries = parse_items(items(record)).entries
     parsed = time.perf_counter() - started
+    collector.settle()  # as the command's replay does (analytics/parallel.py)
     async with simulation_store(None) as store:
         await store.load_scripts()
         gate = Gate(load_policy(policies), store, Hasher(KEY))
