@@ -18,6 +18,7 @@ from gatekeeper.http.settings import HttpSettings
 from gatekeeper.http.tls import hsts, server_context
 from gatekeeper.restore import needed_days
 from gatekeeper.settings import Settings
+from gatekeeper.stream import collector
 from gatekeeper.topics import check_retention, ensure_topics
 from gatekeeper.wiring import build_core
 
@@ -58,6 +59,7 @@ async def serve(settings: Settings, http: HttpSettings) -> None:
         loop.add_signal_handler(number, stop.set)
     try:
         await web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls).start()
+        collector.settle()  # started: what it holds stays; checks allocate (collector.py)
         scheme = "http" if tls is None else "https"
         log.warning("%s %s://%s:%d (policy %s, API keys in %s)", LISTENING, scheme, host, port,
                     core.policy.version, keys.keys.path)
