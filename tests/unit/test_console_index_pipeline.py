@@ -66,11 +66,11 @@ class FailingIndex(SqliteIndex):
 
     failed = False
 
-    def write(self, parsed: Parsed) -> IngestStats:
+    def write(self, parsed: Parsed, *, commit: bool = True) -> IngestStats:
         if not self.failed and any(row[2] == "R2" and row[11] == 1 for row in parsed.decisions):
             self.failed = True
             raise RuntimeError("disk full")
-        return super().write(parsed)
+        return super().write(parsed, commit=commit)
 
 
 def _message(kind: str, offset: int, value: dict[str, object]) -> Message:
@@ -98,3 +98,35 @@ async def test_a_failed_write_fails_the_next_step_and_the_parser_forgets(
     assert stats is not None and stats.decisions == 1 and stats.duplicates == 0
     assert [d.request_id for d in index.decisions("R2")] == ["R2"]
     assert index.offsets() == {("t.decisions", 0): 1, ("t.review", 0): 1}
+
+
+async def test_batches_that_follow_one_another_share_a_commit_up_to_the_group(
+        tmp_path: Path, writer: ThreadPoolExecutor) -> None:
+    messages = list(traffic(400, debtors=20, start_ms=T0, end_ms=T0 + HOUR))
+    index = SqliteIndex(tmp_path / "index.sqlite")
+    batches = _batches(messages, 100)
+    pipeline = Pipeline(index, writer, group=250, group_seconds=3600)
+
+    def decisions_in(count: int) -> int:  # in the first ``count`` messages
+        return sum(1 for m in messages[:count] if m.kind == "decisions")
+
+    try:
+        await pipeline.put(batches[0], more=True)
+        await pipeline.put(batches[1], more=True)  # batch 0 written, not committed
+        assert index.newest_id() == 0  # (this thread's connection: a reader's view)
+        await pipeline.put(batches[2], more=True)  # the group's 250th message: it commits
+        await pipeline.put(batches[3], more=True)
+        assert index.newest_id() == decisions_in(300)
+        await pipeline.put(batches[4], more=False)  # batch 3 waits for the next commit
+        assert index.newest_id() == decisions_in(300)
+        await pipeline.put(batches[5], more=True)  # batch 4 was put with no more behind it
+        assert index.newest_id() == decisions_in(500)
+        await pipeline.drain()  # commits
+        assert index.newest_id() == decisions_in(600)
+        for batch in batches[6:]:
+            await pipeline.put(batch, more=True)
+        await pipeline.drain()
+    finally:
+        pipeline.close()
+    assert index.newest_id() == 400
+    assert index.offsets()[("contact.decisions", 0)] == 400
