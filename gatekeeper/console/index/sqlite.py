@@ -45,8 +45,9 @@ class IndexSchemaError(GatekeeperError):
 
 class SqliteIndex:
     # the pages a connection keeps (each thread has one; a reader's holds what its queries
-    # read): the writer's must hold the pages a grouped commit changes (pipeline.GROUP: about 800 MiB at ten
-    # million decisions), or they spill to the WAL before the commit and are written twice
+    # read): the writer's must hold the pages a grouped commit changes (pipeline.GROUP:
+    # about 800 MiB at ten million decisions), or they spill to the WAL before the commit
+    # and are written twice
     def __init__(self, path: Path | str, *, cache_mib: int = 1024):
         self.path = str(path)
         self.cache_mib = cache_mib
