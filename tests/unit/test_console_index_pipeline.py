@@ -10,8 +10,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
 from gatekeeper.console.index import IngestStats, QueueFilter
+from gatekeeper.console.index.consumer import BEHIND, behind
 from gatekeeper.console.index.parsing import Parsed
 from gatekeeper.console.index.pipeline import Pipeline
 from gatekeeper.console.index.rows import Message
@@ -130,3 +132,28 @@ async def test_batches_that_follow_one_another_share_a_commit_up_to_the_group(
         pipeline.close()
     assert index.newest_id() == 400
     assert index.offsets()[("contact.decisions", 0)] == 400
+
+
+class Watermarks:
+    """A consumer's high watermarks, as the last fetch reported them."""
+
+    def __init__(self, **highs: int | None):
+        self.highs = highs
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highs[tp.topic]
+
+
+class Record:
+    def __init__(self, offset: int):
+        self.offset = offset
+
+
+def test_a_batch_is_part_of_a_catch_up_when_a_partition_has_many_more_waiting() -> None:
+    a, b = TopicPartition("a", 0), TopicPartition("b", 0)
+    fetched = {a: [Record(5), Record(6)], b: [Record(40)]}
+    assert not behind(Watermarks(a=7, b=41), fetched)  # read to the end
+    assert not behind(Watermarks(a=7 + BEHIND - 1, b=41), fetched)  # a live burst
+    assert behind(Watermarks(a=7, b=41 + BEHIND), fetched)
+    assert not behind(Watermarks(a=None, b=None), fetched)  # no fetch answered yet
+    assert not behind(Watermarks(a=10_000, b=10_000), {a: [], b: []})
