@@ -14,6 +14,10 @@ query runs ``--repeat`` times with varied arguments. Prints a table against the 
     .venv/bin/python benchmarks/console_index.py --decisions 1000000
     .venv/bin/python benchmarks/console_index.py --decisions 10000000 --path /tmp/idx.sqlite
 
+The marginal cost at a size: build an index of the first parts once (``--parts 0:38 --path
+FILE``), then copy it and ``--extend`` the copy with the next parts (``--parts 38:40``): the
+copy's stored offsets number the messages on, as the consumer's would.
+
 Ingest is timed without the reading of the traffic files (and any wait for a part being
 generated: timed apart), in wall-clock time and in CPU time of the writing process and of
 the parsing one (the machine may be shared: CPU time shows the cost).
@@ -45,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gatekeeper.console.index import QueueFilter  # noqa: E402
 from gatekeeper.console.index.consumer import BATCH  # noqa: E402
-from gatekeeper.console.index.pipeline import Pipeline  # noqa: E402
+from gatekeeper.console.index.pipeline import GROUP, GROUP_SECONDS, Pipeline  # noqa: E402
 from gatekeeper.console.index.rows import Message  # noqa: E402
 from gatekeeper.console.index.sample import (  # noqa: E402
     CHANNELS,
@@ -70,8 +74,10 @@ class Traffic:
     in parallel (one process per core) while the ingest reads those that are; a later run
     with the same parameters finds them all."""
 
-    def __init__(self, args: argparse.Namespace, now: int):
+    def __init__(self, args: argparse.Namespace, now: int,
+                 offsets: dict[str, int] | None = None):
         self.args = args
+        self.offsets = offsets or {}  # the first offset per kind (an extended index's)
         source = Path(__file__).resolve().parents[1] / "gatekeeper/console/index/sample.py"
         version = hashlib.blake2b(source.read_bytes(), digest_size=4).hexdigest()
         key = f"{args.decisions}-{args.debtors}-{args.days}-{args.seed}-{version}"
@@ -79,9 +85,11 @@ class Traffic:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.parts = [self.folder / f"part-{n:05d}.pickle"
                       for n in range((args.decisions + CHUNK - 1) // CHUNK)]
+        self.chosen = self.parts[args.first_part:args.end_part]
         # the time range ends days after the first message (decision 0 is at its start)
         self.end = self._first_time() + args.days * DAY if self.parts[0].exists() else now
-        missing = [(n, path) for n, path in enumerate(self.parts) if not path.exists()]
+        missing = [(n, path) for n, path in enumerate(self.parts)
+                   if not path.exists() and (path in self.chosen or n == 0)]
         self.started = time.perf_counter()
         self.pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if missing else None
         self.jobs: dict[Path, Future[float]] = {}
@@ -101,9 +109,10 @@ class Traffic:
         """The messages in batches, the offsets numbered on (one partition a topic); waits
         for a part being generated."""
         topics = Topics()
-        offsets = {"decisions": 0, "review": 0, "events": 0, "outcomes": 0}
+        offsets = {kind: self.offsets.get(kind, 0)
+                   for kind in ("decisions", "review", "events", "outcomes")}
         pending: list[Message] = []
-        for path in self.parts:
+        for path in self.chosen:
             job = self.jobs.get(path)
             if job is not None:
                 self.generate_cpu += job.result()
@@ -150,19 +159,20 @@ async def ingest(index: SqliteIndex, args: argparse.Namespace, source: Traffic
     its own while the index writes); the reading of the files (and any wait for a part
     being generated) is timed apart."""
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer")
-    pipeline = Pipeline(index, writer)
+    pipeline = Pipeline(index, writer, group=args.group, group_seconds=args.group_seconds)
     batches = source.batches(args.batch)
     read = read_cpu = 0.0
     decisions = messages = 0
     report = time.monotonic()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    thread0 = writer.submit(time.thread_time).result()  # the writer thread's own CPU time
     t0, c0 = time.perf_counter(), time.process_time()
     while True:
         t, c = time.perf_counter(), time.thread_time()
         batch = next(batches, None)
         read += time.perf_counter() - t
         read_cpu += time.thread_time() - c
-        stats = await (pipeline.put(batch) if batch else pipeline.drain())
+        stats = await (pipeline.put(batch, more=True) if batch else pipeline.drain())
         if stats is not None:
             decisions += stats.decisions
             messages += stats.messages
@@ -174,6 +184,7 @@ async def ingest(index: SqliteIndex, args: argparse.Namespace, source: Traffic
             print(f"  {decisions:,} decisions indexed, {decisions / wall:,.0f}/s", flush=True)
     total = time.perf_counter() - t0
     cpu = time.process_time() - c0 - read_cpu  # the writing process, without the reading
+    thread_cpu = writer.submit(time.thread_time).result() - thread0
     pipeline.close()  # (the parser's process ends: its CPU time is then the children's)
     writer.submit(index.close).result()  # the writer thread's connection
     writer.shutdown()
@@ -185,14 +196,18 @@ async def ingest(index: SqliteIndex, args: argparse.Namespace, source: Traffic
     return {"decisions": decisions, "messages": messages, "seconds": round(wall, 1),
             "seconds_with_reading": round(total, 1), "read_seconds": round(read, 1),
             "read_cpu_seconds": round(read_cpu, 1),
-            "cpu_seconds": round(cpu, 1), "parser_cpu_seconds": round(parser_cpu, 1),
+            "cpu_seconds": round(cpu, 1), "writer_thread_cpu_seconds": round(thread_cpu, 1),
+            "parser_cpu_seconds": round(parser_cpu, 1),
             "decisions_per_s": round(decisions / wall),
             "decisions_per_s_with_reading": round(decisions / total),
             "messages_per_s": round(messages / wall),
             "decisions_per_cpu_s": round(decisions / (cpu + parser_cpu)),
             # the writer is the slower half: on a core of its own (the parser on the other),
             # this is the rate the ingest can reach
-            "decisions_per_writer_cpu_s": round(decisions / cpu)}
+            "decisions_per_writer_cpu_s": round(decisions / cpu),
+            # of those, the writer thread's (SQLite): what bounds the ingest when the
+            # process's other threads (shipping batches to the parser) find a core
+            "us_per_decision_writer_thread": round(thread_cpu / decisions * 1e6, 1)}
 
 
 def queries(index: SqliteIndex, args: argparse.Namespace, end: int
@@ -246,10 +261,22 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--batch", type=int, default=BATCH,
                         help="messages per transaction (default: the consumer's)")
+    parser.add_argument("--group", type=int, default=GROUP,
+                        help="messages per transaction at most, batches sharing it (default: "
+                             "the consumer's, while catching up; 0: one batch each)")
+    parser.add_argument("--group-seconds", type=float, default=GROUP_SECONDS,
+                        help="and seconds a transaction stays open at most (default: the "
+                             "consumer's)")
     parser.add_argument("--repeat", type=int, default=50, help="runs of each query")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--path", help="index file (default: a temporary one, removed after)")
     parser.add_argument("--keep", action="store_true", help="keep the index file")
+    parser.add_argument("--parts", default=":", type=part_range,
+                        help=f"FIRST:END: only these parts of the traffic ({CHUNK:,} decisions "
+                             "each), e.g. 0:38 (default: all)")
+    parser.add_argument("--extend", action="store_true",
+                        help="add to the index at --path (its offsets number the messages on) "
+                             "instead of starting a fresh one")
     parser.add_argument("--cache", default=str(Path(__file__).parent / "results" / "logs" /
                                                "console_traffic"),
                         help="where the generated traffic is kept, by its parameters, and "
@@ -257,6 +284,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                              "console_index.json"))
     args = parser.parse_args()
+    args.first_part, args.end_part = args.parts
+    if args.extend and not args.path:
+        parser.error("--extend needs --path: the index to add to")
     args.debtors = args.debtors or max(args.decisions // 20, 10)
     folder = None
     if args.path:
@@ -264,13 +294,21 @@ def main() -> int:
     else:
         folder = tempfile.mkdtemp(prefix="gk-console-index-")
         path = Path(folder) / "index.sqlite"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    source = Traffic(args, int(time.time() * 1000))
-    end = source.end
+    if args.extend and not path.exists():
+        parser.error(f"--extend: no index at --path {path}")
+    if not args.extend:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     index = SqliteIndex(path)
-    print(f"ingesting {args.decisions:,} decisions ({args.debtors:,} debtors, {args.days} "
-          f"days) into {path}", flush=True)
+    kind_of = {name: kind for kind, name in vars(Topics()).items()}
+    offsets = {kind_of[topic]: n for (topic, _), n in index.offsets().items()
+               if topic in kind_of}
+    source = Traffic(args, int(time.time() * 1000), offsets)
+    end = source.end
+    parts = f"parts {args.first_part}:{args.end_part} of " if args.parts != (None, None) else ""
+    print(f"ingesting {parts}{args.decisions:,} decisions ({args.debtors:,} debtors, "
+          f"{args.days} days) into {path}" + (" (extending it)" if args.extend else ""),
+          flush=True)
     result: dict[str, Any] = {"ingest": asyncio.run(ingest(index, args, source)),
                               "traffic": str(source.folder)}
     result["ingest"]["file_mib"] = round(sum(
@@ -290,8 +328,11 @@ def main() -> int:
                            "p95_ms": round(times[int(len(times) * 0.95) - 1], 2),
                            "max_ms": round(times[-1], 2)}
     result["queries"] = latencies
-    result["setup"] = {"decisions": args.decisions, "debtors": args.debtors,
-                       "days": args.days, "batch": args.batch, "repeat": args.repeat,
+    result["setup"] = {"decisions": args.decisions, "parts": [args.first_part, args.end_part],
+                       "extend": args.extend, "debtors": args.debtors,
+                       "days": args.days, "batch": args.batch,
+                       "group": args.group, "group_seconds": args.group_seconds,
+                       "repeat": args.repeat,
                        "python": platform.python_version(), "cpus": os.cpu_count(),
                        "load_average": os.getloadavg()}
     index.close()
@@ -306,6 +347,18 @@ def main() -> int:
     return 0
 
 
+def part_range(text: str) -> tuple[int | None, int | None]:
+    """--parts "FIRST:END" (either may be left out)."""
+    first, colon, end = text.partition(":")
+    try:
+        if not colon:
+            raise ValueError(text)
+        return (int(first) if first else None, int(end) if end else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--parts: expected FIRST:END (part numbers, e.g. 0:38), found {text!r}") from None
+
+
 def report(result: dict[str, Any]) -> None:
     ingest_ = result["ingest"]
     met = "met" if ingest_["decisions_per_s"] >= INGEST_TARGET else "NOT met"
@@ -315,7 +368,9 @@ def report(result: dict[str, Any]) -> None:
           f"{INGEST_TARGET:,}/s: {met}; index file {ingest_['file_mib']:,} MiB")
     if "read_seconds" in ingest_:
         print(f"  CPU: writer {ingest_['cpu_seconds']} s ({ingest_['decisions_per_writer_cpu_s']:,}"
-              f" decisions per second of its CPU), parser {ingest_['parser_cpu_seconds']}"
+              f" decisions per second of its CPU; its writing thread "
+              f"{ingest_.get('us_per_decision_writer_thread', '?')} us a decision), parser "
+              f"{ingest_['parser_cpu_seconds']}"
               f" s; reading the traffic files {ingest_['read_seconds']} s more "
               f"({ingest_.get('read_cpu_seconds', '?')} s of CPU) "
               f"({ingest_['decisions_per_s_with_reading']:,} decisions/s with it)")

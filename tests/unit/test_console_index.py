@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
 
 from gatekeeper.console.index import Cursor, QueueFilter
+from gatekeeper.console.index.parsing import Parsed, ParseState, items_of, parse
 from gatekeeper.console.index.rows import Message, _ms, to_row
 from gatekeeper.console.index.sample import decision_message, traffic
 from gatekeeper.console.index.sqlite import HOUR, SqliteIndex
@@ -275,3 +277,62 @@ def test_times_read_by_hand_agree_with_the_rfc3339_parser(text):
                                   "2026-12-01T13:5:07Z", "not a time", 12])
 def test_a_time_that_cannot_be_read_falls_back_to_the_brokers(text):
     assert _ms(text, 4242) == 4242
+
+
+def _committed(path: Path) -> tuple[int, list[tuple[str, int, int]]]:
+    """What another connection sees: the decisions, the offsets."""
+    reader = sqlite3.connect(path)
+    try:
+        (decisions,) = reader.execute("SELECT count(*) FROM decisions").fetchone()
+        return decisions, sorted(reader.execute("SELECT * FROM offsets"))
+    finally:
+        reader.close()
+
+
+def _parsed(messages: list[Message]) -> Parsed:
+    return parse(items_of(messages), ParseState())
+
+
+def test_batches_written_without_commit_are_seen_together_once_committed(tmp_path):
+    path = tmp_path / "index.sqlite"
+    index = SqliteIndex(path)
+    feed = Feed()
+    index.write(_parsed([feed("decisions", block(1))]), commit=False)
+    index.write(_parsed([feed("decisions", block(2)), feed("decisions", block(3))]),
+                commit=False)
+    assert _committed(path) == (0, [])
+    index.commit()
+    assert _committed(path) == (3, [("t.decisions", 0, 3)])
+    index.commit()  # nothing open: nothing to do
+    index.write(_parsed([feed("decisions", block(4))]), commit=False)
+    index.close()  # commits what is open: each batch went in whole, with its offsets
+    assert _committed(path) == (4, [("t.decisions", 0, 4)])
+
+
+def test_a_failed_batch_rolls_back_the_batches_it_joined_with_their_offsets(tmp_path,
+                                                                           monkeypatch):
+    path = tmp_path / "index.sqlite"
+    index = SqliteIndex(path)
+    feed = Feed()
+    index.write(_parsed([feed("decisions", block(1))]))
+    index.write(_parsed([feed("decisions", block(2))]), commit=False)
+
+    def full(*args: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(index._writer, "_decisions", full)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        index.write(_parsed([feed("decisions", block(3))]))
+    monkeypatch.undo()
+    assert _committed(path) == (1, [("t.decisions", 0, 1)])  # R2 and R3 are read again
+    assert [d.request_id for d in index.decisions("R2")] == []
+
+
+def test_prune_commits_the_open_batches_first(tmp_path):
+    path = tmp_path / "index.sqlite"
+    index = SqliteIndex(path)
+    feed = Feed()
+    index.write(_parsed([feed("decisions", block(1, at=T0)),
+                         feed("decisions", block(2, at=T0 + 10 * HOUR))]), commit=False)
+    assert index.prune(T0 + 5 * HOUR) == 1
+    assert _committed(path) == (1, [("t.decisions", 0, 2)])

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 
 from gatekeeper.console.index import IngestStats, QueueFilter
+from gatekeeper.console.index.consumer import BEHIND, behind
 from gatekeeper.console.index.parsing import Parsed
 from gatekeeper.console.index.pipeline import Pipeline
 from gatekeeper.console.index.rows import Message
@@ -66,11 +68,11 @@ class FailingIndex(SqliteIndex):
 
     failed = False
 
-    def write(self, parsed: Parsed) -> IngestStats:
+    def write(self, parsed: Parsed, *, commit: bool = True) -> IngestStats:
         if not self.failed and any(row[2] == "R2" and row[11] == 1 for row in parsed.decisions):
             self.failed = True
             raise RuntimeError("disk full")
-        return super().write(parsed)
+        return super().write(parsed, commit=commit)
 
 
 def _message(kind: str, offset: int, value: dict[str, object]) -> Message:
@@ -98,3 +100,60 @@ async def test_a_failed_write_fails_the_next_step_and_the_parser_forgets(
     assert stats is not None and stats.decisions == 1 and stats.duplicates == 0
     assert [d.request_id for d in index.decisions("R2")] == ["R2"]
     assert index.offsets() == {("t.decisions", 0): 1, ("t.review", 0): 1}
+
+
+async def test_batches_that_follow_one_another_share_a_commit_up_to_the_group(
+        tmp_path: Path, writer: ThreadPoolExecutor) -> None:
+    messages = list(traffic(400, debtors=20, start_ms=T0, end_ms=T0 + HOUR))
+    index = SqliteIndex(tmp_path / "index.sqlite")
+    batches = _batches(messages, 100)
+    pipeline = Pipeline(index, writer, group=250, group_seconds=3600)
+
+    def decisions_in(count: int) -> int:  # in the first ``count`` messages
+        return sum(1 for m in messages[:count] if m.kind == "decisions")
+
+    try:
+        await pipeline.put(batches[0], more=True)
+        await pipeline.put(batches[1], more=True)  # batch 0 written, not committed
+        assert index.newest_id() == 0  # (this thread's connection: a reader's view)
+        await pipeline.put(batches[2], more=True)  # the group's 250th message: it commits
+        await pipeline.put(batches[3], more=True)
+        assert index.newest_id() == decisions_in(300)
+        await pipeline.put(batches[4], more=False)  # batch 3 waits for the next commit
+        assert index.newest_id() == decisions_in(300)
+        await pipeline.put(batches[5], more=True)  # batch 4 was put with no more behind it
+        assert index.newest_id() == decisions_in(500)
+        await pipeline.drain()  # commits
+        assert index.newest_id() == decisions_in(600)
+        for batch in batches[6:]:
+            await pipeline.put(batch, more=True)
+        await pipeline.drain()
+    finally:
+        pipeline.close()
+    assert index.newest_id() == 400
+    assert index.offsets()[("contact.decisions", 0)] == 400
+
+
+class Watermarks:
+    """A consumer's high watermarks, as the last fetch reported them."""
+
+    def __init__(self, **highs: int | None):
+        self.highs = highs
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highs[tp.topic]
+
+
+class Record:
+    def __init__(self, offset: int):
+        self.offset = offset
+
+
+def test_a_batch_is_part_of_a_catch_up_when_a_partition_has_many_more_waiting() -> None:
+    a, b = TopicPartition("a", 0), TopicPartition("b", 0)
+    fetched = {a: [Record(5), Record(6)], b: [Record(40)]}
+    assert not behind(Watermarks(a=7, b=41), fetched)  # read to the end
+    assert not behind(Watermarks(a=7 + BEHIND - 1, b=41), fetched)  # a live burst
+    assert behind(Watermarks(a=7, b=41 + BEHIND), fetched)
+    assert not behind(Watermarks(a=None, b=None), fetched)  # no fetch answered yet
+    assert not behind(Watermarks(a=10_000, b=10_000), {a: [], b: []})

@@ -44,7 +44,11 @@ class IndexSchemaError(GatekeeperError):
 
 
 class SqliteIndex:
-    def __init__(self, path: Path | str, *, cache_mib: int = 512):
+    # the pages a connection keeps (each thread has one; a reader's holds what its queries
+    # read): the writer's must hold the pages a grouped commit changes (pipeline.GROUP:
+    # about 800 MiB at ten million decisions), or they spill to the WAL before the commit
+    # and are written twice
+    def __init__(self, path: Path | str, *, cache_mib: int = 1024):
         self.path = str(path)
         self.cache_mib = cache_mib
         self._local = threading.local()
@@ -87,6 +91,7 @@ class SqliteIndex:
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
+            self._writer.commit(db)  # batches left open by ``write(commit=False)``
             db.close()
             self._local.db = None
 
@@ -97,10 +102,16 @@ class SqliteIndex:
         with collector_paused():
             return self._writer.ingest(self._db(), messages)
 
-    def write(self, parsed: Parsed) -> IngestStats:
-        """``ingest`` for a batch parsed elsewhere (``parsing.Parser``), in order."""
+    def write(self, parsed: Parsed, *, commit: bool = True) -> IngestStats:
+        """``ingest`` for a batch parsed elsewhere (``parsing.Parser``), in order;
+        ``commit=False`` leaves its transaction open for the next batch to join (``commit``
+        ends it; readers see the batches then)."""
         with collector_paused():
-            return self._writer.write(self._db(), parsed)
+            return self._writer.write(self._db(), parsed, commit=commit)
+
+    def commit(self) -> None:
+        """End the transaction left open by ``write(commit=False)``, if any."""
+        self._writer.commit(self._db())
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self._db().execute("SELECT * FROM offsets")}
@@ -314,6 +325,7 @@ class SqliteIndex:
         """Drop what is older than ``before`` (the retention); returns the rows dropped."""
         db = self._db()
         dropped = 0
+        self._writer.commit(db)
         db.execute("BEGIN IMMEDIATE")
         try:
             tags = [d for (d,) in db.execute("SELECT dim FROM dims WHERE dim >= 'p:' AND "

@@ -36,22 +36,40 @@ class Writer:
             self._parse = ParseState()  # it may remember what was rolled back
             raise
 
-    def write(self, db: sqlite3.Connection, parsed: Parsed) -> IngestStats:
-        """Index a parsed batch and advance the offsets, in one transaction."""
+    def write(self, db: sqlite3.Connection, parsed: Parsed, *, commit: bool = True
+              ) -> IngestStats:
+        """Index a parsed batch and advance the offsets, in the transaction left open by the
+        batches before (``commit=False``), or a new one; ``commit`` ends it. A failure rolls
+        back every batch of the transaction, with their offsets."""
         stats = IngestStats(messages=parsed.messages, duplicates=parsed.duplicates,
                             unreadable=parsed.unreadable, by_kind=parsed.by_kind)
-        db.execute("BEGIN IMMEDIATE")
+        if not db.in_transaction:
+            db.execute("BEGIN IMMEDIATE")
         try:
             self._write_rows(db, parsed, stats)
             db.executemany("INSERT INTO offsets VALUES (?, ?, ?) ON CONFLICT (topic, partition)"
                            " DO UPDATE SET next = max(next, excluded.next)",
                            [(t, p, n) for (t, p), n in parsed.ends.items()])
-            db.execute("COMMIT")
+            if commit:
+                db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
-            self._regions = None  # the cache may hold what was rolled back
+            self.rollback(db)
             raise
         return stats
+
+    def commit(self, db: sqlite3.Connection) -> None:
+        """End the open transaction, if any (its batches are each whole, with offsets)."""
+        if db.in_transaction:
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                self.rollback(db)
+                raise
+
+    def rollback(self, db: sqlite3.Connection) -> None:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        self._regions = None  # the cache may hold what was rolled back
 
     def _write_rows(self, db: sqlite3.Connection, parsed: Parsed, stats: IngestStats) -> None:
         if parsed.events:
