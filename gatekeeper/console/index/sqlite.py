@@ -43,11 +43,14 @@ class IndexSchemaError(GatekeeperError):
     """An index file written by another version of the console."""
 
 
+READER_CACHE_MIB = 64  # a reading connection's pages (one per thread that queries)
+
+
 class SqliteIndex:
-    # the pages a connection keeps (each thread has one; a reader's holds what its queries
-    # read): the writer's must hold the pages a grouped commit changes (pipeline.GROUP:
-    # about 800 MiB at ten million decisions), or they spill to the WAL before the commit
-    # and are written twice
+    # ``cache_mib``: the pages the writing connection keeps: they must hold the pages a
+    # grouped commit changes (pipeline.GROUP: about 800 MiB at ten million decisions), or
+    # they spill to the WAL before the commit and are written twice. A reading connection
+    # (each thread has one) keeps READER_CACHE_MIB: its queries read a few pages each
     def __init__(self, path: Path | str, *, cache_mib: int = 1024):
         self.path = str(path)
         self.cache_mib = cache_mib
@@ -82,10 +85,18 @@ class SqliteIndex:
             # no fsync: the index is a copy of the topics (an OS crash may cost a rebuild,
             # `gatekeeper console --rebuild`); with fsyncs, ingest ran at half the rate
             db.execute("PRAGMA synchronous=OFF")
-            db.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")
+            db.execute(f"PRAGMA cache_size=-{min(self.cache_mib, READER_CACHE_MIB) * 1024}")
             db.execute("PRAGMA temp_store=MEMORY")
             db.execute("PRAGMA mmap_size=1073741824")
             self._local.db = db
+        return db
+
+    def _writing(self) -> sqlite3.Connection:
+        """This thread's connection, with the writer's cache (the consumer's thread)."""
+        db = self._db()
+        if not getattr(self._local, "writes", False):
+            db.execute(f"PRAGMA cache_size=-{self.cache_mib * 1024}")
+            self._local.writes = True
         return db
 
     def close(self) -> None:
@@ -94,24 +105,25 @@ class SqliteIndex:
             self._writer.commit(db)  # batches left open by ``write(commit=False)``
             db.close()
             self._local.db = None
+            self._local.writes = False
 
     # ------------------------------------------------------------------------ ingest
     def ingest(self, messages: list[Message]) -> IngestStats:
         """Index a batch of messages and advance the offsets, in one transaction (from one
         thread at a time: the consumer's)."""
         with collector_paused():
-            return self._writer.ingest(self._db(), messages)
+            return self._writer.ingest(self._writing(), messages)
 
     def write(self, parsed: Parsed, *, commit: bool = True) -> IngestStats:
         """``ingest`` for a batch parsed elsewhere (``parsing.Parser``), in order;
         ``commit=False`` leaves its transaction open for the next batch to join (``commit``
         ends it; readers see the batches then)."""
         with collector_paused():
-            return self._writer.write(self._db(), parsed, commit=commit)
+            return self._writer.write(self._writing(), parsed, commit=commit)
 
     def commit(self) -> None:
         """End the transaction left open by ``write(commit=False)``, if any."""
-        self._writer.commit(self._db())
+        self._writer.commit(self._writing())
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self._db().execute("SELECT * FROM offsets")}
