@@ -63,14 +63,15 @@ def _label(calls: Sequence[Any]) -> str:
 
 
 async def _run(self: Any, calls: Sequence[Any], *args: Any, **kwargs: Any) -> Any:
-    token = _script.set(_label(calls) if calls else "other")
+    label = _label(calls) if calls else "other"
+    token = _script.set(label)
     try:
         answers = await _original_run(self, calls, *args, **kwargs)
     finally:
         _script.reset(token)
     if calls:
         script = calls[0].script
-        _runs[_label(calls)] += 1
+        _runs[label] += 1
         if script == "decide":
             _stale[0] += sum(1 for a in answers
                              if isinstance(a, list | tuple) and a and a[0] == "stale")

@@ -47,7 +47,7 @@ from gatekeeper.model import ContactRequest, Decision
 from gatekeeper.preview import preview
 from gatekeeper.settings import Settings
 from gatekeeper.stored import rule_index
-from gatekeeper.stream import routing
+from gatekeeper.stream import refusal_logs, routing
 from gatekeeper.stream.catchup import EventsCatchUp
 from gatekeeper.stream.process import process_events
 from gatekeeper.stream.routing import Incoming, Outgoing
@@ -60,7 +60,6 @@ HTTP = Incoming(None, None, "http", -1, -1)  # keys come from the decision's deb
 CATCHUP_TIMEOUT = 1.0  # a catch-up that takes longer: Kafka is away, decide without it
 FIRST_CATCHUP_TIMEOUT = 300.0  # the first one reads what the worker has not applied yet
 FOLLOW_EVERY = 0.5
-REFUSAL_REPEAT = 60.0  # seconds between two log lines of a refusal
 FOLLOW_TIMEOUT = 10.0  # the follower's catch-up may have to start a new consumer
 REDIS_PAUSE = 1.0  # after Redis failed, checks answer 503 at once for this long
 LOOKUP_TIMEOUT = 10.0
@@ -98,7 +97,6 @@ class Service:
         self.events_ok = True
         self.caught_up = False  # the first catch-up (at start) is done
         self.events_refused: str | None = None  # Kafka refuses the events read: why
-        self._refusal_logged = -REFUSAL_REPEAT
         self.lookup = DecisionLookup(settings.broker, settings.topics["decisions"], self.gate)
         self.checks: Batcher[tuple[ContactRequest, str, Reservation], Checked] = Batcher(
             self._decide, max_size=http.batch_size, window=http.batch_window,
@@ -349,10 +347,8 @@ class Service:
     def _refused(self, refusal: str) -> None:
         """Kafka refuses this server the events: said once a minute, with who and what."""
         metrics.KAFKA_ERRORS.inc()
-        now = time.monotonic()
-        if refusal != self.events_refused or now - self._refusal_logged >= REFUSAL_REPEAT:
+        if refusal_logs.due(("serve", refusal)):
             log.warning("holding checks: %s", refusal)
-            self._refusal_logged = now
         self.events_refused = refusal
 
     # ------------------------------------------------------------------ the rest

@@ -1,4 +1,5 @@
-"""aiokafka's own lines about a refusal, once a minute.
+"""A refusal (an ACL taken away) is said once a minute: ``due`` is the one throttle for the
+worker's and serve's own sentences and for aiokafka's lines.
 
 While an ACL is missing, aiokafka logs at every fetch "Not authorized to read from topic T."
 and at every offset commit "OffsetCommit failed for unauthorized topics {...}" (once a second
@@ -12,6 +13,17 @@ import logging
 import time
 
 REPEAT = 60.0  # seconds
+_said: dict[object, float] = {}  # what was said -> when (monotonic)
+
+
+def due(what: object) -> bool:
+    """Whether ``what`` (any hashable naming a refusal) is to be said now: the first time,
+    and again once ``REPEAT`` seconds have passed since it was last said."""
+    now = time.monotonic()
+    if now - _said.get(what, -REPEAT) < REPEAT:
+        return False
+    _said[what] = now
+    return True
 LINES = {  # logger -> the start of its refusal line
     "aiokafka.consumer.fetcher": "Not authorized to read from topic",
     "aiokafka.consumer.group_coordinator": "OffsetCommit failed for unauthorized topics",
@@ -22,17 +34,12 @@ class OnceAMinute(logging.Filter):
     def __init__(self, start: str) -> None:
         super().__init__()
         self.start = start
-        self.last: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not str(record.msg).startswith(self.start):
             return True
         what = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
-        now = time.monotonic()
-        if now - self.last.get(what, -REPEAT) < REPEAT:
-            return False
-        self.last[what] = now
-        return True
+        return due((self.start, what))
 
 
 def install() -> None:

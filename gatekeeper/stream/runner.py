@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from gatekeeper import metrics
 from gatekeeper.access_errors import explain
 from gatekeeper.errors import InvalidInput, StoreLost, StoreUnavailable, UndecodableInput
 from gatekeeper.memory import Keeper
+from gatekeeper.stream import refusal_logs
 from gatekeeper.stream.routing import Incoming, Outgoing
 
 log = logging.getLogger("gatekeeper.worker")
@@ -60,16 +60,9 @@ def _broker_unavailable(error: Exception, delay: float) -> None:
     log.warning("produce failed (%s); retrying in %.1fs", explain(error) or error, delay)
 
 
-REFUSAL_REPEAT = 60.0  # seconds between two log lines of the same refusal
-_refusals: dict[tuple[str, str], float] = {}
-
-
 def _refused(what: str, sentence: str) -> None:
     (metrics.KAFKA_ERRORS if sentence.startswith("Kafka") else metrics.REDIS_ERRORS).inc()
-    now = time.monotonic()
-    last = _refusals.get((what, sentence))
-    if last is None or now - last >= REFUSAL_REPEAT:
-        _refusals[(what, sentence)] = now
+    if refusal_logs.due((what, sentence)):
         log.warning("%s held: %s; retried until it is allowed", what, sentence)
 
 

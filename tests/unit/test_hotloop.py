@@ -626,11 +626,11 @@ def test_a_refused_read_is_said_in_words_held_and_the_batch_decided_once_allowed
 
 def test_a_refusal_is_logged_once_a_minute_without_a_traceback(
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gatekeeper.stream import runner
+    from gatekeeper.stream import refusal_logs
 
     now = [1000.0]
-    monkeypatch.setattr(runner.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(runner, "_refusals", {})
+    monkeypatch.setattr(refusal_logs.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(refusal_logs, "_said", {})
     with caplog.at_level("WARNING", logger="gatekeeper.worker"):
         for step in (0, 1, 30, 61):
             now[0] = 1000.0 + step

@@ -14,6 +14,7 @@ def test_aiokafkas_refusal_lines_pass_once_a_minute_per_topic(
         monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
     monkeypatch.setattr(refusal_logs.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(refusal_logs, "_said", {})
     only = refusal_logs.OnceAMinute("Not authorized to read from topic")
 
     def passes(message: str, *args: object) -> bool:
