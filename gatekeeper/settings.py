@@ -61,6 +61,7 @@ class Settings:
     defer_max_attempts: int = 5  # deferral: decisions of one parked request, at most
     defer_release_rate: float = 1000.0  # deferral: releases per second per worker
     read_ahead: int = 0  # hot loop: batches read while one is decided (0 or 1, hotloop.py)
+    commit_interval: float = 0.25  # hot loop: seconds between offset commits, at least
     topics: dict[str, str] = field(default_factory=lambda: dict(TOPIC_DEFAULTS))
 
     @classmethod
@@ -83,7 +84,8 @@ class Settings:
                  "defer_horizon": "GATEKEEPER_DEFER_HORIZON",
                  "defer_max_attempts": "GATEKEEPER_DEFER_MAX_ATTEMPTS",
                  "defer_release_rate": "GATEKEEPER_DEFER_RELEASE_RATE",
-                 "read_ahead": "GATEKEEPER_READ_AHEAD"}
+                 "read_ahead": "GATEKEEPER_READ_AHEAD",
+                 "commit_interval": "GATEKEEPER_COMMIT_INTERVAL"}
         kinds = {f.name: f.type for f in fields(cls)}
         for attr, var in names.items():
             if env.get(var) not in (None, ""):
@@ -94,7 +96,7 @@ class Settings:
             raise ConfigError("GATEKEEPER_REQUEST_LOOP", " or ".join(REQUEST_LOOPS),
                               values["request_loop"])
         for attr, least in (("defer_horizon", 0), ("defer_max_attempts", 1),
-                            ("defer_release_rate", 1)):
+                            ("defer_release_rate", 1), ("commit_interval", 0)):
             if attr in values and values[attr] < least:
                 raise ConfigError(names[attr], f"at least {least}", env[names[attr]])
         if values.get("read_ahead", 0) not in (0, 1):

@@ -130,7 +130,8 @@ def create_app(settings: Settings, *, signing_required: bool = True) -> faust.Ap
             broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
             topics=settings.topics, decide=decide, keeper=keeper, failures=runner.failures,
             batch_size=settings.batch_size, within=settings.batch_within, finished=_finished,
-            on_read=catchup.ask, read_ahead=settings.read_ahead, beacon=app.beacon)
+            on_read=catchup.ask, read_ahead=settings.read_ahead,
+            commit_every=settings.commit_interval, beacon=app.beacon)
         app.service(loop)  # type: ignore[arg-type] # an instance is started as is
         releaser = Releaser(gate, schedule, loop.runner, loop.partitions,
                             signing_key=signing_key, rate=settings.defer_release_rate,

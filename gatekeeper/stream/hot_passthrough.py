@@ -45,7 +45,8 @@ def create_hot_passthrough_app(settings: Settings) -> faust.App:
         broker=settings.broker, group=settings.app_id, topic=settings.topics["requests"],
         topics=settings.topics, decide=_forward, keeper=cast(Keeper, _Trusted()),
         failures=Failures(), batch_size=settings.batch_size, within=settings.batch_within,
-        read_ahead=settings.read_ahead, beacon=app.beacon))
+        read_ahead=settings.read_ahead, commit_every=settings.commit_interval,
+        beacon=app.beacon))
 
     for kind in ("events", "outcomes"):
         async def drop(stream: Any) -> None:

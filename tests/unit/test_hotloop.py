@@ -127,10 +127,13 @@ def quiet() -> Failures:
                     unexpected=lambda *a: None)
 
 
-def make_loop(consumer: Consumer, producer: Producer, decide: Any) -> RequestLoop:
+def make_loop(consumer: Consumer, producer: Producer, decide: Any, commit_every: float = 0.0
+              ) -> RequestLoop:
+    """(Commits as soon as batches are delivered unless ``commit_every`` says otherwise.)"""
     loop = RequestLoop(broker="kafka://127.0.0.1:1", group="g", topic="req",
                        topics={"allowed": "out"}, decide=decide, keeper=Keeper(),
-                       failures=quiet(), batch_size=10, within=0.001)
+                       failures=quiet(), batch_size=10, within=0.001,
+                       commit_every=commit_every)
     loop.consumer = consumer  # type: ignore[assignment]
     loop.producer = producer  # type: ignore[assignment]
     loop.assigned([P0, P1])
@@ -439,6 +442,58 @@ def test_a_revocation_waits_for_the_commit_that_is_out() -> None:
         return consumer.log
 
     assert asyncio.run(run())[-2:] == ["commit [(0, 1)]", "revoked"]
+
+
+def test_commits_start_at_most_once_an_interval_and_cover_every_batch_delivered_by_then(
+        ) -> None:
+    async def run() -> list[dict[TopicPartition, int]]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1), fetched(P1, 5)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every=0.5)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 2)
+        producer.ack(b"0@0")
+        await until(lambda: len(consumer.commits) == 1)  # the first one at once
+        await until(lambda: len(producer.pending) == 3)
+        producer.ack(b"0@1")
+        producer.ack(b"1@5")
+        await asyncio.sleep(0.15)
+        assert len(consumer.commits) == 1  # delivered, but the interval has not passed
+        await until(lambda: len(consumer.commits) == 2)
+        await stop(loop, task)
+        return consumer.commits
+
+    assert asyncio.run(run()) == [{P0: 1}, {P0: 2, P1: 6}]  # the second covers both
+
+
+def test_a_revocation_commits_what_is_delivered_at_once_whatever_the_interval() -> None:
+    async def run() -> list[str]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every=60)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 2)
+        producer.ack(b"0@0")
+        await until(lambda: len(consumer.commits) == 1)
+        producer.ack(b"0@1")
+        await asyncio.sleep(0.05)
+        assert len(consumer.commits) == 1  # waiting for the interval (a minute)
+        await asyncio.wait_for(loop.revoked([P0, P1]), 1)
+        consumer.log.append("revoked")
+        await stop(loop, task)
+        return consumer.log
+
+    assert asyncio.run(run())[-3:] == ["commit [(0, 1)]", "commit [(0, 2)]", "revoked"]
+
+
+def test_the_commit_interval_setting_is_read_and_checked() -> None:
+    from gatekeeper.errors import ConfigError
+    from gatekeeper.settings import Settings
+
+    assert Settings.from_env({}).commit_interval == 0.25
+    assert Settings.from_env({"GATEKEEPER_COMMIT_INTERVAL": "1.5"}).commit_interval == 1.5
+    with pytest.raises(ConfigError, match="GATEKEEPER_COMMIT_INTERVAL"):
+        Settings.from_env({"GATEKEEPER_COMMIT_INTERVAL": "-1"})
 
 
 def test_a_batchs_metrics_count_every_output_under_its_labels() -> None:
