@@ -23,7 +23,10 @@ class DebtorState:
     problem: str | None = None  # Redis could not be read
 
 
-async def read_state(store: Store | None, debtor_id: str, policy: str) -> DebtorState:
+async def read_state(store: Store | None, debtor_id: str, policy: str,
+                     request_zone: str | None = None) -> DebtorState:
+    """``request_zone``: the time zone the debtor's latest request gave (the gate uses it
+    when the stored profile has none, so the page says so instead of "unknown")."""
     if store is None:
         return DebtorState(False, problem="the gate's store is not configured")
     try:
@@ -37,7 +40,9 @@ async def read_state(store: Store | None, debtor_id: str, policy: str) -> Debtor
     state = state_from_hash(state_fields)
     p = state.profile
     out = DebtorState(True)
-    out.profile = [("region", p.region or "unknown"), ("time zone", p.timezone or "unknown"),
+    zone = p.timezone or (f"{request_zone} (from the latest request; none in the profile)"
+                          if request_zone else "unknown")
+    out.profile = [("region", p.region or "unknown"), ("time zone", zone),
                    ("days past due", str(p.days_past_due) if p.days_past_due is not None
                     else "unknown"), ("hardship", "yes" if p.hardship else "no")]
     out.status = sorted(state.flags)

@@ -178,10 +178,11 @@ async def debtor(request: web.Request) -> web.StreamResponse:
     debtor_id = request.match_info["debtor_id"]
     timeline = await _run(request, runtime.index.timeline, debtor_id, limit=500)
     profile = await _run(request, runtime.index.debtor_profile, debtor_id)
-    state = await read_state(runtime.store, debtor_id, runtime.settings.policy)
-    zone = profile.get("timezone") or next(
-        (((item.body.get("request") or {}).get("debtor") or {}).get("timezone")
-         for item in timeline if item.what == "decision"), None)
+    request_zone = next((zone for item in timeline if item.what == "decision"
+                         if (zone := ((item.body.get("request") or {}).get("debtor")
+                                      or {}).get("timezone"))), None)
+    state = await read_state(runtime.store, debtor_id, runtime.settings.policy, request_zone)
+    zone = profile.get("timezone") or request_zone
     return render(request, "debtor.html", title=f"Debtor {debtor_id}", debtor_id=debtor_id,
                   timeline=timeline, zone=zone, state=state)
 
