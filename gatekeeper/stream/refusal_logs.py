@@ -24,6 +24,8 @@ def due(what: object) -> bool:
         return False
     _said[what] = now
     return True
+
+
 LINES = {  # logger -> the start of its refusal line
     "aiokafka.consumer.fetcher": "Not authorized to read from topic",
     "aiokafka.consumer.group_coordinator": "OffsetCommit failed for unauthorized topics",
