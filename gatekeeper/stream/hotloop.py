@@ -133,6 +133,7 @@ class RequestLoop(Service):
         self.commit_every = commit_every
         self._last_commit = 0.0  # (monotonic) when the last commit started
         self._hurry = asyncio.Event()  # set: commit what is delivered now (revoke, stop)
+        self._draining = 0  # drains under way (a revocation and a stop may overlap)
         self.timed = stages.enabled()
 
     # ------------------------------------------------------------------ lifecycle
@@ -378,6 +379,7 @@ class RequestLoop(Service):
         """Wait (up to ``timeout``) for the batches in flight and their commit, made at
         once (not after the commit interval)."""
         started = time.monotonic()
+        self._draining += 1
         self._hurry.set()
         try:
             if self.in_flight:
@@ -387,7 +389,9 @@ class RequestLoop(Service):
             if committer is not None and not committer.done() and left > 0:
                 await asyncio.wait([committer], timeout=left)
         finally:
-            self._hurry.clear()
+            self._draining -= 1
+            if not self._draining:  # (another drain still under way keeps it hurried)
+                self._hurry.clear()
 
     # ------------------------------------------------------------------ rebalances
     async def revoked(self, partitions: Any) -> None:

@@ -486,6 +486,31 @@ def test_a_revocation_commits_what_is_delivered_at_once_whatever_the_interval() 
     assert asyncio.run(run())[-3:] == ["commit [(0, 1)]", "commit [(0, 2)]", "revoked"]
 
 
+def test_a_drain_that_ends_first_leaves_an_overlapping_one_hurried() -> None:
+    """A revocation and a stop may drain at once: the one that gives up first must not
+    send the other's commit back to waiting for the interval."""
+    async def run() -> tuple[list[dict[TopicPartition, int]], bool]:
+        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
+        producer = Producer(consumer.log, manual=True)
+        loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every=60)
+        task = asyncio.create_task(loop._run())
+        await until(lambda: len(producer.pending) == 2)
+        producer.ack(b"0@0")
+        await until(lambda: len(consumer.commits) == 1)  # the first one at once
+        short = asyncio.create_task(loop._drain(0.05))  # gives up: batch 1 is not acked
+        long = asyncio.create_task(loop._drain(2.0))
+        await asyncio.wait_for(short, 1)
+        producer.ack(b"0@1")  # delivered after the first drain ended
+        await asyncio.wait_for(long, 3)
+        committed_in_time = len(consumer.commits) == 2
+        await stop(loop, task)
+        return consumer.commits, committed_in_time
+
+    commits, committed_in_time = asyncio.run(run())
+    assert committed_in_time  # not after the minute's interval
+    assert commits[:2] == [{P0: 1}, {P0: 2}]
+
+
 def test_the_commit_interval_setting_is_read_and_checked() -> None:
     from gatekeeper.errors import ConfigError
     from gatekeeper.settings import Settings
