@@ -29,6 +29,7 @@ font-size:20px}.tile span{color:#52606d;font-size:12px}.card{background:#fff;bor
 gap:12px;flex-wrap:wrap}.row .card{flex:1 1 460px}table{border-collapse:collapse;
 font-size:12px}th,td{text-align:left;padding:3px 10px 3px 0;border-bottom:1px solid #eef0f3;
 vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:11px}
+.muted{color:#7b8794}
 """
 
 
@@ -53,8 +54,11 @@ def _card(title: str, body: str, note: str = "") -> str:
     return f'<div class="card"><b>{escape(title)}</b>{note_html}{body}</div>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], empty: str = "") -> str:
+    """A table; ``empty``, when given, says in one row why it has none."""
     out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+    if not rows and empty:
+        out.append(f'<tr><td class="muted" colspan="{len(head)}">{escape(empty)}</td></tr>')
     for row in rows:
         cells = []
         for value in row:
@@ -163,14 +167,18 @@ def _outcome_sections(figures: dict[str, Any]) -> list[str]:
             + [f"{h['hour']:02d}:00 {_rate(h['rpc_rate'])} ({_ci(h['rpc_ci'])}, n={h['reported']})"
                for h in b["hours"]] for b in figures["best_hours"]]
     out.append(_card("Best local hours per channel and stage", _table(
-        ["channel", "stage", "reported", "RPC overall", "best", "second", "third"], rows),
+        ["channel", "stage", "reported", "RPC overall", "best", "second", "third"], rows,
+        NO_OUTCOMES if not figures["totals"]["outcomes"]
+        else "no channel and stage has an hour with 10 reported contacts yet"),
         "Ranked by the lower end of the 95 % interval, among hours with at least 10 "
         "reported contacts."))
     affinity = figures["channel_affinity"]
     rows = [[p["answers"], p["ignores"], p["debtors"], ", ".join(p["debtor_ids"][:6])
              + (" …" if p["debtors"] > 6 else "")] for p in affinity["pairs"]]
     out.append(_card("Debtors who answer one channel but not another", _table(
-        ["answers", "ignores", "debtors", "for example"], rows),
+        ["answers", "ignores", "debtors", "for example"], rows,
+        NO_OUTCOMES if not figures["totals"]["outcomes"]
+        else "no debtor answers one channel and ignores another yet"),
         affinity["definition"] + f". Among {affinity['debtors_with_outcomes']:,} debtors with "
         "outcomes; the JSON lists every debtor id."))
     return out

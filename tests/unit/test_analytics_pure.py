@@ -130,6 +130,21 @@ def test_charts_carry_their_figures_and_escape_names() -> None:
     assert "no data in this range" in svg.bars([], label="empty")
 
 
+def test_empty_report_tables_say_why_they_are_empty() -> None:
+    from gatekeeper.analytics.figures import Report
+    from gatekeeper.analytics.page import NO_OUTCOMES, report_sections
+
+    figures = Report(NOW - timedelta(days=1), NOW).figures()
+    page = "".join(report_sections(figures))
+    assert page.count(NO_OUTCOMES) >= 4  # two charts and the two tables below them
+    assert f'<td class="muted" colspan="7">{NO_OUTCOMES}</td>' in page
+    assert f'<td class="muted" colspan="4">{NO_OUTCOMES}</td>' in page
+    figures["totals"]["outcomes"] = 3  # outcomes, but too few for either table
+    page = "".join(report_sections(figures))
+    assert "no channel and stage has an hour with 10 reported contacts yet" in page
+    assert "no debtor answers one channel and ignores another yet" in page
+
+
 def test_the_progress_bar_writes_lines_when_not_on_a_terminal() -> None:
     out = io.StringIO()
     progress = Progress("decisions replayed", 200, out, every=0.0)
