@@ -3,10 +3,11 @@ them and stops it).
 
 They run when GK_SECURE_DIR names the secure stack's directory (`scripts/stack env --secure`
 prints it, with GATEKEEPER_BROKER and the `gatekeeper` principal's variables); without it they
-are skipped (`make test` collects them too). The test process itself (creating topics,
-producing requests, reading the outputs) is the stack's administrator; a worker under test is
-the `gatekeeper` principal, with the ACLs of gatekeeper/kafka_acls.py granted for the test's
-own topic prefix and app id (``granted``), and the Redis ACL user `gatekeeper`.
+are skipped (a plain `pytest tests`); `make test` leaves them out (`-m 'not secure'`). The
+test process itself (creating topics, producing requests, reading the outputs) is the stack's
+administrator; a worker under test is the `gatekeeper` principal, with the ACLs of
+gatekeeper/kafka_acls.py granted for the test's own topic prefix and app id (``granted``), and
+the Redis ACL user `gatekeeper`.
 """
 
 from __future__ import annotations
