@@ -163,13 +163,13 @@ def _outcome_sections(figures: dict[str, Any]) -> list[str]:
                                        label=f"call RPC by hour, {stage}", fmt=svg.percent,
                                        width=480, height=180, top=1.0)))
     out.append('<div class="row">' + "".join(small) + "</div>")
+    no_outcomes = NO_OUTCOMES if not figures["totals"]["outcomes"] else ""
     rows = [[b["channel"], b["stage"], b["reported"], _rate(b["rpc_rate"])]
             + [f"{h['hour']:02d}:00 {_rate(h['rpc_rate'])} ({_ci(h['rpc_ci'])}, n={h['reported']})"
                for h in b["hours"]] for b in figures["best_hours"]]
     out.append(_card("Best local hours per channel and stage", _table(
         ["channel", "stage", "reported", "RPC overall", "best", "second", "third"], rows,
-        NO_OUTCOMES if not figures["totals"]["outcomes"]
-        else "no channel and stage has an hour with 10 reported contacts yet"),
+        no_outcomes or "no channel and stage has an hour with 10 reported contacts yet"),
         "Ranked by the lower end of the 95 % interval, among hours with at least 10 "
         "reported contacts."))
     affinity = figures["channel_affinity"]
@@ -177,8 +177,7 @@ def _outcome_sections(figures: dict[str, Any]) -> list[str]:
              + (" …" if p["debtors"] > 6 else "")] for p in affinity["pairs"]]
     out.append(_card("Debtors who answer one channel but not another", _table(
         ["answers", "ignores", "debtors", "for example"], rows,
-        NO_OUTCOMES if not figures["totals"]["outcomes"]
-        else "no debtor answers one channel and ignores another yet"),
+        no_outcomes or "no debtor answers one channel and ignores another yet"),
         affinity["definition"] + f". Among {affinity['debtors_with_outcomes']:,} debtors with "
         "outcomes; the JSON lists every debtor id."))
     return out

@@ -75,7 +75,6 @@ REVOKE_WAIT = 10.0  # seconds a revocation waits for the batches in flight to co
 STOP_WAIT = 15.0
 PARTITIONS_FOR = 30.0  # seconds an output topic's partition list is used before a new look
 MAX_BATCH_BYTES = 256 * 1024  # a record batch per topic and partition of a decided batch
-COMMIT_EVERY = 0.25  # seconds: at most one offset commit starts in this long (see above)
 FETCH_WAIT_MS = 5  # the longest a fetch long-polls (see the module's docstring)
 Decide = Callable[[Sequence[Incoming]], Awaitable[list[Outgoing]]]
 Finished = Callable[[Sequence[Incoming], Sequence[Outgoing], float], None]
@@ -98,9 +97,9 @@ class RequestLoop(Service):
 
     def __init__(self, *, broker: str, group: str, topic: str, topics: dict[str, str],
                  decide: Decide, keeper: Keeper, failures: Failures, batch_size: int,
-                 within: float, finished: Finished | None = None,
+                 within: float, commit_every: float, finished: Finished | None = None,
                  on_read: Callable[[Sequence[Incoming]], object] | None = None,
-                 read_ahead: int = 0, commit_every: float = COMMIT_EVERY, **kwargs: Any):
+                 read_ahead: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         self.broker = broker
         self.group = group

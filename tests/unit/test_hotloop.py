@@ -466,15 +466,23 @@ def test_commits_start_at_most_once_an_interval_and_cover_every_batch_delivered_
     assert asyncio.run(run()) == [{P0: 1}, {P0: 2, P1: 6}]  # the second covers both
 
 
+async def first_of_two_committed(commit_every: float
+                                 ) -> tuple[Consumer, Producer, RequestLoop, asyncio.Task[None]]:
+    """Two batches read; the first delivered and committed (the first commit starts at once),
+    the second waiting for its acknowledgement."""
+    consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
+    producer = Producer(consumer.log, manual=True)
+    loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every)
+    task = asyncio.create_task(loop._run())
+    await until(lambda: len(producer.pending) == 2)
+    producer.ack(b"0@0")
+    await until(lambda: len(consumer.commits) == 1)
+    return consumer, producer, loop, task
+
+
 def test_a_revocation_commits_what_is_delivered_at_once_whatever_the_interval() -> None:
     async def run() -> list[str]:
-        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
-        producer = Producer(consumer.log, manual=True)
-        loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every=60)
-        task = asyncio.create_task(loop._run())
-        await until(lambda: len(producer.pending) == 2)
-        producer.ack(b"0@0")
-        await until(lambda: len(consumer.commits) == 1)
+        consumer, producer, loop, task = await first_of_two_committed(commit_every=60)
         producer.ack(b"0@1")
         await asyncio.sleep(0.05)
         assert len(consumer.commits) == 1  # waiting for the interval (a minute)
@@ -490,13 +498,7 @@ def test_a_drain_that_ends_first_leaves_an_overlapping_one_hurried() -> None:
     """A revocation and a stop may drain at once: the one that gives up first must not
     send the other's commit back to waiting for the interval."""
     async def run() -> tuple[list[dict[TopicPartition, int]], bool]:
-        consumer = Consumer([fetched(P0, 0), fetched(P0, 1)])
-        producer = Producer(consumer.log, manual=True)
-        loop = make_loop(consumer, producer, one_output_each(consumer.log), commit_every=60)
-        task = asyncio.create_task(loop._run())
-        await until(lambda: len(producer.pending) == 2)
-        producer.ack(b"0@0")
-        await until(lambda: len(consumer.commits) == 1)  # the first one at once
+        consumer, producer, loop, task = await first_of_two_committed(commit_every=60)
         short = asyncio.create_task(loop._drain(0.05))  # gives up: batch 1 is not acked
         long = asyncio.create_task(loop._drain(2.0))
         await asyncio.wait_for(short, 1)
